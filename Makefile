@@ -1,0 +1,46 @@
+# reelsight developer entry points. `make demo` and `make test` install what they need on first run.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_BOOT ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+VENV_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+
+# Fragments in mk/ add prerequisites to these and define their own targets.
+TEST_PREREQS :=
+DEMO_PREREQS :=
+LINT_PATHS := reelsight stacks lambdas bench tests app.py
+
+-include mk/*.mk
+
+.PHONY: help venv test lint demo bench
+
+help:
+	@echo "make demo   - run reelsight's main job on the local stack (installs on first run)"
+	@echo "make test   - run every test (installs on first run)"
+	@echo "make lint   - ruff + mypy"
+	@echo "make bench  - benchmark against the seed-002 handler"
+	@echo "make synth  - synthesize the CloudFormation templates (offline)"
+
+$(VENV_STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $@
+
+venv: $(VENV_STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+test: $(VENV_STAMP) $(TEST_PREREQS)
+	$(PY) -m pytest
+
+lint: $(VENV_STAMP)
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/mypy reelsight stacks lambdas bench app.py

@@ -1,0 +1,5 @@
+import sys
+
+from reelsight.cli import main
+
+sys.exit(main())
