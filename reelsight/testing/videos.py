@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import cast
 
 import av
 import numpy as np
@@ -75,29 +76,43 @@ def write_video(
     variable_frame_rate: bool = False,
     rotation: int = 0,
     faststart: bool = True,
+    pix_fmt: str | None = None,
+    bframes: int = 0,
 ) -> WrittenVideo:
-    """Encode a synthetic clip and return what was written (true pts of every frame)."""
+    """Encode a synthetic clip and return what was written (true pts of every frame).
+
+    ``rotation`` is the clockwise display rotation in degrees (the convention of the
+    legacy ``rotate`` tag), written as a display matrix, so ``width``/``height`` are the
+    coded size and a player shows the clip rotated. Odd sizes with libx264 are encoded
+    as yuv444p, because 4:2:0 needs even dimensions; ``pix_fmt`` overrides the choice.
+    ``bframes`` > 0 makes libx264 reorder frames (decode order differs from display order).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     count = max(int(round(seconds * fps)), 1)
     options = {"movflags": "+faststart"} if faststart and path.suffix in {".mp4", ".mov"} else {}
     tick = Fraction(1, fps * 6)  # fine time base so variable durations stay exact
     with av.open(str(path), mode="w", options=options) as container:
-        stream = container.add_stream(codec, rate=fps)
+        stream = cast(av.VideoStream, container.add_stream(codec, rate=fps))
         stream.width = width
         stream.height = height
-        stream.pix_fmt = "yuv420p"
+        odd = width % 2 or height % 2
+        stream.pix_fmt = pix_fmt or ("yuv444p" if odd and codec == "libx264" else "yuv420p")
         stream.time_base = tick
         codec_options = {"crf": "18", "preset": "ultrafast"} if codec == "libx264" else {}
+        if bframes and codec == "libx264":
+            codec_options["bf"] = str(bframes)
         if gop:
             codec_options["g"] = str(gop)
             codec_options["keyint_min"] = str(gop)
             codec_options["sc_threshold"] = "0"
         stream.codec_context.options = codec_options
-        if rotation:
-            stream.metadata["rotate"] = str(rotation)
+        if rotation % 360:
+            stream.set_display_rotation(-(rotation % 360))  # PyAV counts counter-clockwise
         durations = (
-            _vfr_durations(count, Fraction(1, fps)) if variable_frame_rate else (Fraction(1, fps) for _ in range(count))
+            _vfr_durations(count, Fraction(1, fps))
+            if variable_frame_rate
+            else (Fraction(1, fps) for _ in range(count))
         )
         t = Fraction(0)
         times: list[float] = []

@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""reelsight CDK app: the only place that reads the CDK context and the environment."""
+
+from __future__ import annotations
+
+import os
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from stacks.api_server_stack import ApiServerStack
+from stacks.config import AppConfig, api_url, config_from_context
+from stacks.data_stack import DataStack
+from stacks.network_stack import NetworkStack
+from stacks.pipeline_stack import PipelineConfig, PipelineStack
+
+STACK_IDS = ("ReelsightData", "ReelsightNetwork", "ReelsightApi", "ReelsightPipeline")
+
+
+def build_app(app: cdk.App, *, config: AppConfig | None = None, nag: bool = True) -> dict[str, cdk.Stack]:
+    """Add reelsight's stacks (and cdk-nag's AwsSolutions checks) to ``app``."""
+    config = config or config_from_context(app.node.try_get_context)
+    env = _environment()
+    data = DataStack(
+        app,
+        "ReelsightData",
+        config=config.data,
+        env=env,
+        description="reelsight stateful resources: key, buckets, upload queue, tables",
+    )
+    network = NetworkStack(
+        app,
+        "ReelsightNetwork",
+        config=config.network,
+        key_arn=data.refs.key_arn,
+        env=env,
+        description="reelsight network: private VPC, endpoints, flow logs, security groups",
+    )
+    api = ApiServerStack(
+        app,
+        "ReelsightApi",
+        config=config.api,
+        network=network.network,
+        data=data.refs,
+        env=env,
+        description="reelsight API host",
+    )
+    pipeline = PipelineStack(
+        app,
+        "ReelsightPipeline",
+        config=PipelineConfig(
+            endpoint=config.endpoint,
+            processing=config.processing,
+            lambdas=config.lambdas,
+            notifications=config.notifications,
+        ),
+        network=network.network,
+        data=data.refs,
+        api_url=api_url(config.api),
+        env=env,
+        description="reelsight pipeline: async endpoint, autoscaling, topics, Lambdas, monitoring",
+    )
+    # The data stack is referenced through named exports, so the order is declared here.
+    for dependent in (network, api, pipeline):
+        dependent.add_stack_dependency(data)
+    cdk.Tags.of(app).add("project", "reelsight")
+    if nag:
+        cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return {stack.stack_name: stack for stack in (data, network, api, pipeline)}
+
+
+def _environment() -> cdk.Environment | None:
+    """Pinned only when both values are given; otherwise the templates stay environment-agnostic."""
+    account = os.environ.get("REELSIGHT_DEPLOY_ACCOUNT")
+    region = os.environ.get("REELSIGHT_DEPLOY_REGION")
+    return cdk.Environment(account=account, region=region) if account and region else None
+
+
+if __name__ == "__main__":
+    application = cdk.App()
+    build_app(application, nag=application.node.try_get_context("nag") not in (False, "false"))
+    application.synth()

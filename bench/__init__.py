@@ -1,0 +1,1 @@
+"""Benchmarks: reelsight's pipeline against a re-implementation of the seed-002 handler."""

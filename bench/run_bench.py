@@ -1,0 +1,253 @@
+"""Benchmark: reelsight's pipeline vs the seed-002 handler, and memory against video length.
+
+    python -m bench.run_bench [--seconds 10] [--quick] [--precision fp32 bf16] [--skip-memory]
+
+Speed: one 1080p30 H.264 clip, both sides in this process with the same seeded random
+Mask R-CNN weights; reelsight keeps the instance masks (COCO RLE). Both sides run at
+the same score floor (the seed's torchvision default, 0.05) so both handle the same
+detections. Sampled frames per second counts decode + inference + post-processing.
+
+Memory: peak RSS of ``run_video`` on a 1-minute and a 10-minute clip, each in a fresh
+subprocess (low resolution, to keep it quick; what matters is growth with length).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+SCORE_FLOOR = 0.05  # torchvision's default box_score_thresh, what the seed ran with
+
+
+def _device() -> Any:
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _sync() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def speed(seconds: float, precisions: list[str], workdir: Path, batch_size: int) -> dict[str, Any]:
+    import numpy as np
+    import torch
+
+    from bench import seed002
+    from reelsight.frames import FrameTransform, SampledFrame
+    from reelsight.models import load_predictor
+    from reelsight.params import RunOptions, SamplingParams
+    from reelsight.pipeline import run_video
+    from reelsight.testing.videos import write_video
+
+    device = _device()
+    clip = write_video(workdir / "bench1080.mp4", seconds=seconds, fps=30, width=1920, height=1080, gop=30)
+    body = clip.path.read_bytes()
+    results: dict[str, Any] = {
+        "clip": {"seconds": seconds, "size": "1920x1080", "fps": 30},
+        "device": str(device),
+    }
+
+    ours = load_predictor(
+        "maskrcnn", weights="random", seed=0, device=str(device), score_threshold=SCORE_FLOOR
+    )
+    state = {k: v.detach().cpu().clone() for k, v in ours.module.state_dict().items()}  # type: ignore[attr-defined]
+    seed_model = seed002.build_model(state, device)
+    warm = [torch.zeros(3, 256, 256, device=device)]
+    with torch.no_grad():
+        seed_model(warm)
+
+    _sync()
+    started = time.perf_counter()
+    seed_out = seed002.handle(body, seed_model, device, cleanup=True)
+    _sync()
+    seed_seconds = time.perf_counter() - started
+    results["seed002"] = {
+        "frames": len(seed_out),
+        "seconds": round(seed_seconds, 2),
+        "frames_per_second": round(len(seed_out) / seed_seconds, 4),
+        "detections": sum(len(o["scores"]) for o in seed_out),
+    }
+    del seed_model
+
+    for precision in precisions:
+        resolved = "auto" if precision == "auto" else precision
+        if precision == "fp16" and device.type != "cuda":
+            continue
+        predictor = load_predictor(
+            "maskrcnn",
+            weights="random",
+            seed=0,
+            device=str(device),
+            precision=resolved,
+            score_threshold=SCORE_FLOOR,
+        )
+        image = np.zeros((1080, 1920, 3), np.uint8)
+        predictor.predict(
+            [SampledFrame(0, 0.0, image, (1920, 1080), FrameTransform(source_size=(1920, 1080)), True)]
+        )  # warm-up, as the seed's model got
+        options = RunOptions(
+            model="maskrcnn",
+            weights="random",
+            batch_size=batch_size,
+            device=str(device),
+            precision=resolved,
+            score_threshold=SCORE_FLOOR,
+            include=frozenset({"masks"}),
+            sampling=SamplingParams(fps=1.0),
+        )
+        _sync()
+        started = time.perf_counter()
+        summary = run_video(
+            clip.path, options=options, out_dir=workdir / f"ours-{precision}", predictor=predictor
+        )
+        _sync()
+        ours_seconds = time.perf_counter() - started
+        fps = summary.frames_sampled / ours_seconds
+        results[f"reelsight_{precision}"] = {
+            "frames": summary.frames_sampled,
+            "seconds": round(ours_seconds, 2),
+            "frames_per_second": round(fps, 4),
+            "detections": summary.detections_total,
+            "masks_kept": True,
+            "precision": summary.model["precision"],
+            "timings": summary.timings,
+            "speedup_vs_seed": round(fps / results["seed002"]["frames_per_second"], 3),
+        }
+    return results
+
+
+def memory_child(video: str, model: str, out_dir: str) -> None:
+    """Runs in a fresh process: one run_video, then prints the peak RSS in MiB as JSON."""
+    from reelsight.params import RunOptions, SamplingParams
+    from reelsight.pipeline import run_video
+
+    options = RunOptions(
+        model=model,
+        weights="random",
+        device="auto",
+        score_threshold=0.0,
+        include=frozenset({"masks", "contact_sheet"}),
+        sampling=SamplingParams(fps=1.0),
+    )
+    summary = run_video(video, options=options, out_dir=out_dir)
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(json.dumps({"peak_rss_mib": round(peak_kib / 1024, 1), "frames": summary.frames_sampled}))
+
+
+def memory(workdir: Path, model: str, minutes: tuple[float, float]) -> dict[str, Any]:
+    from reelsight.testing.videos import write_video
+
+    results: dict[str, Any] = {"model": model, "resolution": "320x180", "fps_sampled": 1.0}
+    for length in minutes:
+        clip = write_video(
+            workdir / f"mem{length:g}min.mp4", seconds=60 * length, fps=30, width=320, height=180, gop=30
+        )
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench.run_bench", "--memory-child", str(clip.path),
+             "--memory-model", model, "--out", str(workdir / f"mem{length:g}")],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        results[f"{length:g}min"] = json.loads(proc.stdout.strip().splitlines()[-1])
+    short, long = (results[f"{m:g}min"]["peak_rss_mib"] for m in minutes)
+    results["ratio"] = round(long / short, 3)
+    return results
+
+
+def machine() -> dict[str, Any]:
+    import torch
+
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+    }
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        info["cpu"] = next(
+            line.split(":", 1)[1].strip() for line in lscpu.splitlines() if "Model name" in line
+        )
+    except (OSError, subprocess.CalledProcessError, StopIteration):
+        info["cpu"] = platform.processor()
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=10.0, help="length of the 1080p clip (default 10)")
+    parser.add_argument(
+        "--quick", action="store_true", help="4 s clip, one precision, 0.5/2 min memory clips"
+    )
+    parser.add_argument(
+        "--precision",
+        nargs="+",
+        default=["fp32", "bf16"],
+        help="reelsight precisions to measure (default: fp32 bf16; fp16 on CUDA only)",
+    )
+    parser.add_argument("--batch-size", type=int, default=4, help="reelsight batch size (default 4)")
+    parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument(
+        "--memory-model", default="maskrcnn", help="model for the memory runs (default maskrcnn)"
+    )
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help="write the results as JSON here too")
+    args = parser.parse_args(argv)
+
+    if args.memory_child:
+        memory_child(args.memory_child, args.memory_model, args.out)
+        return 0
+
+    report: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": machine(),
+    }
+    seconds = 4.0 if args.quick else args.seconds
+    precisions = args.precision[:1] if args.quick else args.precision
+    minutes = (0.5, 2.0) if args.quick else (1.0, 10.0)
+    with tempfile.TemporaryDirectory(prefix="reelsight-bench-") as tmp:
+        work = Path(tmp)
+        if not args.skip_speed:
+            report["speed"] = speed(seconds, precisions, work, args.batch_size)
+            seed_fps = report["speed"]["seed002"]["frames_per_second"]
+            print(f"seed002:   {seed_fps:.3f} sampled frames/s (boxes only, BGR, squashed 1024x1024)")
+            for key, value in report["speed"].items():
+                if key.startswith("reelsight_"):
+                    print(
+                        f"{key}: {value['frames_per_second']:.3f} sampled frames/s with masks "
+                        f"-> {value['speedup_vs_seed']:.2f}x the seed"
+                    )
+        if not args.skip_memory:
+            report["memory"] = memory(work, args.memory_model, minutes)
+            mem = report["memory"]
+            labels = [f"{m:g}min" for m in minutes]
+            print(
+                f"peak RSS: {labels[0]} {mem[labels[0]]['peak_rss_mib']} MiB, {labels[1]} "
+                f"{mem[labels[1]]['peak_rss_mib']} MiB -> ratio {mem['ratio']:.3f} (target <= 1.2)"
+            )
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Code shared by the Lambdas (and by the API server and the local stack): settings, clients, job records."""

@@ -1,0 +1,114 @@
+"""Decisions about one uploaded object: is it ours, which options, which route."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from lambdas.common.settings import Settings
+from reelsight.errors import ModelError, ParamError
+from reelsight.models.registry import get_spec
+from reelsight.params import OVERRIDE_KEYS, RunOptions, options_from_env
+
+ASYNC = "async"
+PROCESSING = "processing"
+ROUTES = (ASYNC, PROCESSING)
+ROUTE_KEY = "route"
+CUSTOM_ATTRIBUTES_LIMIT = 1024
+CONTENT_TYPES = {
+    ".mp4": "video/mp4",
+    ".m4v": "video/mp4",
+    ".mov": "video/quicktime",
+    ".mkv": "video/x-matroska",
+    ".webm": "video/webm",
+    ".avi": "video/x-msvideo",
+    ".mpg": "video/mpeg",
+    ".mpeg": "video/mpeg",
+    ".ts": "video/mp2t",
+}
+
+
+def ignore_reason(bucket: str, key: str, event_name: str, settings: Settings) -> str | None:
+    """Why an object is not dispatched, or None when it is."""
+    if event_name and not event_name.startswith("ObjectCreated"):
+        return f"event {event_name} is not an object creation"
+    if settings.input_bucket and bucket != settings.input_bucket:
+        return f"bucket {bucket} is not the input bucket"
+    if not (key.startswith(settings.upload_prefix) or key.startswith(settings.batch_prefix)):
+        return f"key is outside {settings.upload_prefix} and {settings.batch_prefix}"
+    if key.endswith("/"):
+        return "key is a folder marker"
+    if not key.lower().endswith(settings.video_suffixes):
+        return f"suffix is not one of {', '.join(settings.video_suffixes)}"
+    return None
+
+
+@dataclass(frozen=True)
+class ObjectOptions:
+    """Options an upload asks for through its user metadata."""
+
+    overrides: dict[str, str]  # normalized run-option keys -> string values, validated
+    options: RunOptions  # the Lambda's defaults with the overrides applied
+    route_hint: str | None  # "async" | "processing" | None (automatic)
+    ignored_keys: tuple[str, ...]  # metadata keys that are neither run options nor "route"
+
+
+def options_from_metadata(metadata: Mapping[str, str], environ: Mapping[str, str]) -> ObjectOptions:
+    """Validate ``x-amz-meta-*`` values through RunOptions; ParamError names the bad key."""
+    overrides: dict[str, str] = {}
+    ignored: list[str] = []
+    route_hint: str | None = None
+    for raw_key, value in metadata.items():
+        key = raw_key.strip().lower().replace("-", "_")
+        if key == ROUTE_KEY:
+            route_hint = value.strip().lower() or None
+            if route_hint not in (*ROUTES, "auto", None):
+                raise ParamError(f"route must be one of async, processing, auto, got {value!r}")
+            if route_hint == "auto":
+                route_hint = None
+        elif key in OVERRIDE_KEYS:
+            if any(sep in value for sep in ",;="):
+                raise ParamError(f"{key}: values must not contain ',', ';' or '=', got {value!r}")
+            overrides[key] = value.strip()
+        else:
+            ignored.append(raw_key)
+    options = options_from_env(environ).with_overrides(overrides)
+    try:
+        get_spec(options.model)
+    except ModelError as exc:
+        raise ParamError(str(exc)) from None
+    return ObjectOptions(overrides, options, route_hint, tuple(sorted(ignored)))
+
+
+def choose_route(
+    *, key: str, size: int, route_hint: str | None, model: str, settings: Settings
+) -> tuple[str, str]:
+    """``(route, why)``: Processing for big objects, ``batch/`` keys, MXNet models or on request."""
+    if route_hint == PROCESSING:
+        return PROCESSING, "requested by metadata route=processing"
+    if key.startswith(settings.batch_prefix):
+        return PROCESSING, f"key is under {settings.batch_prefix}"
+    if size > settings.async_max_bytes:
+        return PROCESSING, f"object is {size} bytes, over the async limit of {settings.async_max_bytes}"
+    if get_spec(model).framework == "mxnet":
+        return PROCESSING, f"model {model} runs on MXNet"
+    if route_hint == ASYNC:
+        return ASYNC, "requested by metadata route=async"
+    return ASYNC, "default"
+
+
+def content_type_for(key: str, head_content_type: str | None) -> str:
+    if head_content_type and head_content_type.lower().startswith("video/"):
+        return head_content_type
+    return CONTENT_TYPES.get(posixpath.splitext(key)[1].lower(), "application/octet-stream")
+
+
+def custom_attributes(job_id: str, overrides: Mapping[str, str]) -> str:
+    """``job_id=<id>,k=v,...`` for InvokeEndpointAsync; ParamError when SageMaker would refuse it."""
+    text = ",".join([f"job_id={job_id}", *(f"{k}={v}" for k, v in sorted(overrides.items()))])
+    if not text.isascii() or any(not 32 <= ord(ch) < 127 for ch in text):
+        raise ParamError("parameters sent to the endpoint must be printable ASCII")
+    if len(text) > CUSTOM_ATTRIBUTES_LIMIT:
+        raise ParamError(f"parameters are {len(text)} characters, over SageMaker's {CUSTOM_ATTRIBUTES_LIMIT}")
+    return text

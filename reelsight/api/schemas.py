@@ -1,0 +1,158 @@
+"""Request and response bodies of the API (these models are what /openapi.json publishes)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+
+MAX_FRAMES = 1_000_000_000
+
+
+class ErrorBody(BaseModel):
+    detail: str = Field(description="What went wrong, for a person to read.")
+
+
+class Health(BaseModel):
+    status: str = Field(examples=["ok"])
+    version: str
+
+
+class VideoProgress(BaseModel):
+    frames_done: int = Field(ge=0)
+    frames_total: int | None = Field(default=None, ge=0)
+    updated_at: str | None = None
+
+
+class Progress(BaseModel):
+    frames_done: int = Field(ge=0, description="Frames processed, summed over the job's videos.")
+    frames_total: int | None = Field(
+        default=None, description="Sum of the totals; null while any is unknown."
+    )
+    fraction: float | None = Field(default=None, ge=0, le=1, description="0..1; 1 once the job completed.")
+    videos: dict[str, VideoProgress] = Field(default_factory=dict, description="Per video, by name.")
+
+
+class JobListItem(BaseModel):
+    job_id: str
+    status: str | None = None
+    route: str | None = Field(default=None, description='How the job runs: "async" or "processing".')
+    source: Any = Field(
+        default=None, description="Where the input came from (as the dispatcher recorded it)."
+    )
+    created_at: str | None = Field(default=None, description="ISO 8601, UTC.")
+    updated_at: str | None = Field(default=None, description="ISO 8601, UTC.")
+    reason: str | None = Field(default=None, description="Why the job failed or was rejected.")
+    progress: Progress
+
+
+class JobList(BaseModel):
+    items: list[JobListItem]
+    next: str | None = Field(
+        default=None, description="Pass as ?next= for the following page; null at the end."
+    )
+
+
+class Download(BaseModel):
+    name: str = Field(description="Path relative to the job's folder in the results bucket.")
+    key: str
+    size: int = Field(ge=0)
+    url: str = Field(description="Presigned GET URL.")
+
+
+class JobDetail(JobListItem):
+    params: Any = Field(default=None, description="The run parameters the job was started with.")
+    status_history: list[dict[str, Any]] = Field(default_factory=list)
+    timings: dict[str, float] = Field(default_factory=dict, description="Seconds, by stage.")
+    summary: dict[str, Any] | None = Field(default=None, description="The run summary, once there is one.")
+    output_location: str | None = None
+    links: dict[str, str] = Field(
+        default_factory=dict,
+        description="Presigned GET URLs by artifact (result, contact_sheet, preview, frames_jsonl, summary).",
+    )
+    downloads: list[Download] = Field(default_factory=list)
+    frame_images: dict[str, str] = Field(
+        default_factory=dict, description="Presigned GET URLs of per-frame images, by frame index."
+    )
+    result_url: str | None = Field(default=None, description="This API's path of the result document.")
+    extra: dict[str, Any] = Field(default_factory=dict, description="Other fields of the job record.")
+
+
+class ResultDocument(BaseModel):
+    """The worker's output document, as stored in the results bucket."""
+
+    model_config = ConfigDict(extra="allow")
+    schema_version: str
+    summary: dict[str, Any]
+    frames: list[dict[str, Any]]
+
+
+class ProgressReport(BaseModel):
+    """One video's progress, as a Processing job reports it."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    video: str = Field(min_length=1, max_length=1024, pattern=r"^[^\x00-\x1f\x7f]+$")
+    frames_done: int = Field(ge=0, le=MAX_FRAMES)
+    frames_total: int | None = Field(default=None, ge=0, le=MAX_FRAMES)
+
+    @model_validator(mode="after")
+    def _done_within_total(self) -> ProgressReport:
+        if self.frames_total is not None and self.frames_done > self.frames_total:
+            raise ValueError("frames_done must not exceed frames_total")
+        return self
+
+
+class ProgressAnswer(BaseModel):
+    job_id: str
+    video: str
+    applied: bool = Field(description="False when the same frames_done was already stored (a retry).")
+    progress: VideoProgress
+    job_progress: Progress
+
+
+class UploadOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    fps: float | None = Field(default=None, gt=0, le=1000, description="Samples per second of video time.")
+    model: str | None = Field(
+        default=None, min_length=1, max_length=64, description="A model name (maskrcnn, ...)."
+    )
+    content_type: str | None = Field(
+        default=None,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$",
+        description="Content-Type of the upload; guessed from the suffix when left out.",
+    )
+
+
+def suffix_pattern(suffixes: tuple[str, ...]) -> str:
+    """A case-insensitive "ends in one of these suffixes" pattern (JSON Schema regexes have no flags)."""
+    alternatives = [
+        "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in suffix.lstrip("."))
+        for suffix in suffixes
+    ]
+    return r"^[\s\S]*\.(" + "|".join(alternatives) + ")$"
+
+
+def upload_request_model(suffixes: tuple[str, ...]) -> type[UploadOptions]:
+    """The upload request body; its filename must end in one of the accepted video suffixes."""
+    filename = Field(
+        min_length=2,
+        max_length=1024,
+        pattern=suffix_pattern(suffixes),
+        description=f"Name of the video (base name kept), ending in {', '.join(suffixes)} (any case).",
+    )
+    model: type[UploadOptions] = create_model(
+        "UploadRequest", __base__=UploadOptions, filename=(str, filename)
+    )
+    return model
+
+
+class UploadTicket(BaseModel):
+    url: str = Field(description="Presigned PUT URL.")
+    method: str = Field(examples=["PUT"])
+    headers: dict[str, str] = Field(description="Headers the PUT must carry exactly (they are signed).")
+    bucket: str
+    key: str
+    s3_uri: str
+    expires_in: int = Field(description="Seconds the URL stays valid.")

@@ -1,0 +1,164 @@
+// Shared by the viewer pages: the API token, authorized fetches, small DOM helpers.
+
+const TOKEN_KEY = "reelsight.token";
+
+// A ?token= in the address is taken once, kept for this tab, and removed from the address bar
+// (so it does not stay in the history or get copied along with the link).
+export function takeTokenFromAddress() {
+  const url = new URL(window.location.href);
+  const token = url.searchParams.get("token");
+  if (token) {
+    sessionStorage.setItem(TOKEN_KEY, token);
+    url.searchParams.delete("token");
+    window.history.replaceState(null, "", url.pathname + url.search + url.hash);
+  }
+}
+
+export function getToken() {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+export function forgetToken() {
+  sessionStorage.removeItem(TOKEN_KEY);
+}
+
+export class AuthError extends Error {}
+
+export async function api(path) {
+  const token = getToken();
+  if (!token) throw new AuthError("no token");
+  const response = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
+  if (response.status === 401) {
+    forgetToken();
+    throw new AuthError("the token was refused");
+  }
+  if (!response.ok) {
+    let detail = response.statusText;
+    try {
+      detail = (await response.json()).detail || detail;
+    } catch (_) {
+      // not JSON; keep the status text
+    }
+    const error = new Error(typeof detail === "string" ? detail : JSON.stringify(detail));
+    error.status = response.status;
+    throw error;
+  }
+  return response.json();
+}
+
+// Shows the token form; resolves once a token was entered.
+export function askForToken(panel, message) {
+  panel.hidden = false;
+  const form = panel.querySelector("form");
+  const input = panel.querySelector("input");
+  panel.querySelector(".token-message").textContent = message || "";
+  input.value = "";
+  input.focus();
+  return new Promise((resolve) => {
+    form.onsubmit = (event) => {
+      event.preventDefault();
+      const token = input.value.trim();
+      if (!token) return;
+      sessionStorage.setItem(TOKEN_KEY, token);
+      panel.hidden = true;
+      resolve(token);
+    };
+  });
+}
+
+export function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name === "class") node.className = value;
+    else if (name === "style") node.style.cssText = value; // CSSOM: allowed by the page's style-src 'self
+    else if (name === "text") node.textContent = value;
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+export function svg(tag, attributes = {}, ...children) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === null || value === undefined) continue;
+    if (name === "text") node.textContent = value;
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, String(value));
+  }
+  for (const child of children.flat()) if (child) node.append(child);
+  return node;
+}
+
+export function formatTime(iso) {
+  if (!iso) return "–";
+  const moment = new Date(iso);
+  if (Number.isNaN(moment.getTime())) return iso;
+  return `${moment.toISOString().slice(0, 19).replace("T", " ")} UTC`;
+}
+
+export function formatSeconds(seconds) {
+  if (seconds === null || seconds === undefined || Number.isNaN(seconds)) return "–";
+  if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 2 : 1)} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min ${Math.round(seconds % 60)} s`;
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+export function formatBytes(bytes) {
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+export function statusBadge(status) {
+  const text = status || "UNKNOWN";
+  return el("span", { class: `badge status-${text.toLowerCase()}`, text });
+}
+
+export function progressBar(progress) {
+  const fraction = progress && typeof progress.fraction === "number" ? progress.fraction : null;
+  const label =
+    fraction === null
+      ? progress && progress.frames_done
+        ? `${progress.frames_done} frames`
+        : "–"
+      : `${Math.round(fraction * 100)}%`;
+  const bar = el("div", { class: "progress", role: "progressbar", "aria-valuemin": 0, "aria-valuemax": 100 });
+  if (fraction !== null) bar.setAttribute("aria-valuenow", Math.round(fraction * 100));
+  const fill = el("div", { class: fraction === null ? "progress-fill unknown" : "progress-fill" });
+  fill.style.width = `${fraction === null ? 0 : Math.max(2, fraction * 100)}%`;
+  bar.append(fill);
+  return el("div", { class: "progress-cell" }, bar, el("span", { class: "progress-label", text: label }));
+}
+
+export function sourceName(source) {
+  if (!source) return "–";
+  if (typeof source === "string") return source.split("/").pop() || source;
+  if (typeof source === "object") return source.key ? String(source.key).split("/").pop() : JSON.stringify(source);
+  return String(source);
+}
+
+// Stable, distinct colours per class name.
+const PALETTE = [
+  "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948",
+  "#b07aa1", "#ff9da7", "#9c755f", "#17becf", "#bcbd22", "#8c6bb1",
+];
+
+export function classColor(name) {
+  let hash = 0;
+  for (const char of String(name)) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
+  return PALETTE[hash % PALETTE.length];
+}

@@ -1,0 +1,131 @@
+"""``python -m reelsight.mx``: the MXNet image's entry point (``process`` and ``run``)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from reelsight.errors import ReelsightError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from reelsight.cli import process as process_cli
+
+    parser = argparse.ArgumentParser(
+        prog="python -m reelsight.mx",
+        description="reelsight's MXNet/GluonCV backend: GluonCV segmentation and built-in SSD artifacts.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    process_cli.register(sub)
+    process = sub.choices["process"]
+    process.description = (
+        "The SageMaker Processing contract of `reelsight process`, with MXNet models: "
+        "deeplab_resnet101_citys (default), any GluonCV segmentation model-zoo name, or builtin_ssd."
+    )
+    process.add_argument("--labels", help="class names file for builtin_ssd (one per line)")
+    process.set_defaults(func=_process)
+
+    run = sub.add_parser("run", help="run one video into an output folder")
+    run.add_argument("video", help="video file")
+    run.add_argument("out_dir", help="output folder (frames.jsonl, summary.json, masks/, class_maps/)")
+    run.add_argument(
+        "--model", default=None, help="deeplab_resnet101_citys (default), a zoo name, builtin_ssd"
+    )
+    run.add_argument("--weights", default=None, help="pretrained | random | .params | model.tar.gz | folder")
+    run.add_argument(
+        "--options", default="", help="run options as key=value pairs, e.g. 'fps=2,max_frames=10'"
+    )
+    run.add_argument("--labels", help="class names file for builtin_ssd (one per line)")
+    run.set_defaults(func=_run)
+
+    bake = sub.add_parser("bake", help="download pretrained GluonCV weights into a folder (image build)")
+    bake.add_argument("--model", default="deeplab_resnet101_citys", help="GluonCV model-zoo name")
+    bake.add_argument("--dir", required=True, help="folder for <model>.params (REELSIGHT_MODEL_DIR)")
+    bake.set_defaults(func=_bake)
+    return parser
+
+
+def _bake(args: argparse.Namespace) -> int:
+    from reelsight.mx.bake import bake
+
+    print(f"baked {bake(args.model, args.dir)}")
+    return 0
+
+
+def _process(args: argparse.Namespace) -> int:
+    import logging
+
+    from reelsight.cli.process import OPTION_FLAGS
+    from reelsight.mx.processing import default_environment, run_mx_job
+    from reelsight.params import parse_key_values
+    from reelsight.worker.processing import settings_from_environment
+
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    overrides = parse_key_values(args.options)
+    for attr, key in OPTION_FLAGS.items():
+        value = getattr(args, attr)
+        if value is not None:
+            overrides[key] = value
+    settings = settings_from_environment(
+        default_environment(os.environ),
+        overrides=overrides,
+        input_dir=args.input,
+        output_dir=args.output,
+        message_file=args.message_file,
+        mode=args.mode,
+        custom_sharding=args.custom_sharding,
+        fail_on_any_error=args.fail_on_any_error,
+        image_format=args.image_format,
+        job_id=args.job_id,
+    )
+    return run_mx_job(settings, labels=args.labels)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import json
+
+    from reelsight.mx.loader import load_mx_predictor
+    from reelsight.mx.processing import default_environment
+    from reelsight.mx.runner import run_video_mx
+    from reelsight.params import options_from_env, parse_key_values
+
+    overrides = parse_key_values(args.options)
+    if args.model:
+        overrides["model"] = args.model
+    if args.weights:
+        overrides["weights"] = args.weights
+    options = options_from_env(default_environment(os.environ)).with_overrides(overrides)
+    predictor = load_mx_predictor(
+        options.model,
+        weights=options.weights,
+        device=options.device,
+        score_threshold=options.score_threshold,
+        batch_size=options.batch_size,
+        labels=args.labels,
+    )
+    summary = run_video_mx(args.video, options=options, out_dir=args.out_dir, predictor=predictor)
+    print(
+        json.dumps(
+            {"status": summary.status, "frames_sampled": summary.frames_sampled, "out_dir": str(args.out_dir)}
+        )
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except ReelsightError as exc:
+        print(f"reelsight.mx: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

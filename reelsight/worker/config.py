@@ -1,0 +1,64 @@
+"""Runtime settings of ``reelsight serve``, read from the environment (names in ``reelsight.envvars``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from reelsight import envvars
+from reelsight.errors import ParamError
+
+DEFAULT_PORT = 8080
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_MODEL_DIR = "/opt/ml/model"
+DEFAULT_ARTIFACT_PREFIX = "jobs/"
+DEFAULT_MAX_CONCURRENCY = 2
+DEFAULT_MAX_BODY_BYTES = 1024**3  # SageMaker asynchronous inference accepts payloads up to 1 GB
+DEFAULT_MAX_RESPONSE_BYTES = 5 * 1024**2
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    model_dir: Path = Path(DEFAULT_MODEL_DIR)
+    artifact_bucket: str | None = None
+    artifact_prefix: str = DEFAULT_ARTIFACT_PREFIX
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    hold_file: Path | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> ServeConfig:
+        prefix = environ.get(envvars.ARTIFACT_PREFIX, DEFAULT_ARTIFACT_PREFIX).strip().lstrip("/")
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"
+        hold = environ.get(envvars.DEBUG_HOLD_FILE, "").strip()
+        return cls(
+            host=environ.get(envvars.HOST, "").strip() or DEFAULT_HOST,
+            port=_int(environ, envvars.PORT, DEFAULT_PORT, 1, 65535),
+            max_concurrency=_int(environ, envvars.MAX_CONCURRENCY, DEFAULT_MAX_CONCURRENCY, 1, 1024),
+            model_dir=Path(environ.get(envvars.MODEL_DIR, "").strip() or DEFAULT_MODEL_DIR),
+            artifact_bucket=environ.get(envvars.ARTIFACT_BUCKET, "").strip() or None,
+            artifact_prefix=prefix,
+            max_body_bytes=_int(environ, envvars.MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES, 1, 1 << 40),
+            max_response_bytes=_int(
+                environ, envvars.MAX_RESPONSE_BYTES, DEFAULT_MAX_RESPONSE_BYTES, 1024, 1 << 32
+            ),
+            hold_file=Path(hold) if hold else None,
+        )
+
+
+def _int(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ParamError(f"environment variable {name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ParamError(f"environment variable {name} must be {low}..{high}, got {value}")
+    return value

@@ -1,0 +1,454 @@
+"""``reelsight process``: the SageMaker Processing contract.
+
+Reads ``resourceconfig.json`` (which host am I, among how many) and
+``processingjobconfig.json`` (job name, inputs, environment), processes every video under
+the input directory and writes, per video, ``<output>/<name>/`` with the results or an
+``error.json``; a job-level manifest lists every video's outcome and the first 1 KB of the
+message file becomes the job's ExitMessage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import traceback
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from reelsight import envvars
+from reelsight.errors import ParamError, ReelsightError
+from reelsight.params import RunOptions
+from reelsight.worker.progress import ProgressReporter
+
+log = logging.getLogger("reelsight.worker.process")
+
+DEFAULT_RESOURCE_CONFIG = "/opt/ml/config/resourceconfig.json"
+DEFAULT_JOB_CONFIG = "/opt/ml/config/processingjobconfig.json"
+DEFAULT_INPUT = "/opt/ml/processing/input"
+DEFAULT_OUTPUT = "/opt/ml/processing/output"
+DEFAULT_MESSAGE = "/opt/ml/output/message"
+MESSAGE_LIMIT = 1024
+VIDEO_SUFFIXES = frozenset(
+    {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".flv", ".wmv", ".3gp"}
+)
+
+ProcessMode = Literal["infer", "frames"]
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    current_host: str = "algo-1"
+    hosts: tuple[str, ...] = ("algo-1",)
+
+    @property
+    def index(self) -> int:
+        return sorted(self.hosts).index(self.current_host)
+
+    @property
+    def count(self) -> int:
+        return len(self.hosts)
+
+
+def read_resource_config(path: Path) -> HostInfo:
+    """Host name and peers; a missing file means one host (running outside SageMaker)."""
+    if not path.is_file():
+        return HostInfo()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        current = str(data["current_host"])
+        hosts = tuple(str(h) for h in data["hosts"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ParamError(f"{path}: not a resource config ({exc!r})") from None
+    if current not in hosts:
+        raise ParamError(f"{path}: current_host {current!r} is not among hosts {list(hosts)}")
+    return HostInfo(current_host=current, hosts=hosts)
+
+
+def read_job_config(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ParamError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise ParamError(f"{path}: expected a JSON object")
+    return data
+
+
+def job_input(job_config: Mapping[str, Any], input_dir: Path) -> dict[str, Any]:
+    """The S3Input whose LocalPath is ``input_dir`` (or the only one), else ``{}``."""
+    inputs = [i.get("S3Input") or {} for i in job_config.get("ProcessingInputs") or [] if isinstance(i, dict)]
+    for s3_input in inputs:
+        if Path(str(s3_input.get("LocalPath", ""))) == input_dir:
+            return s3_input
+    return inputs[0] if len(inputs) == 1 else {}
+
+
+def list_videos(root: Path) -> list[Path]:
+    """Every video under ``root``, as paths relative to it, in a stable (sorted) order."""
+    if not root.is_dir():
+        raise ParamError(f"input directory {root} does not exist")
+    found = [
+        p.relative_to(root) for p in root.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES
+    ]
+    return sorted(found, key=lambda p: p.as_posix())
+
+
+def shard(videos: list[Path], index: int, count: int) -> list[Path]:
+    """Host ``index`` of ``count`` takes videos index, index + count, ...: disjoint, complete shares."""
+    if count < 1 or not 0 <= index < count:
+        raise ParamError(f"host index {index} is out of range for {count} host(s)")
+    return videos[index::count]
+
+
+def output_names(videos: list[Path]) -> dict[Path, str]:
+    """Output folder per video: its stem, or its relative path flattened when stems collide."""
+    stems = Counter(p.stem for p in videos)
+    names = {}
+    for path in videos:
+        if stems[path.stem] == 1:
+            names[path] = path.stem
+        else:
+            names[path] = "__".join((*path.parent.parts, path.name.replace(".", "_")))
+    return names
+
+
+@dataclass
+class ProcessSettings:
+    input_dir: Path
+    output_dir: Path
+    message_file: Path
+    options: RunOptions
+    mode: ProcessMode = "infer"
+    custom_sharding: bool = False
+    fail_on_any_error: bool = False
+    image_format: str = "jpg"
+    job_id: str = "local"
+    host: HostInfo = field(default_factory=HostInfo)
+    input_uri: str | None = None  # S3 prefix the input directory mirrors, for video URIs
+    distribution: str | None = None  # S3DataDistributionType of the input
+    api_url: str | None = None
+    api_token: str | None = None
+    progress_interval: float = 2.0
+
+
+def settings_from_environment(
+    environ: Mapping[str, str],
+    *,
+    overrides: Mapping[str, str],
+    input_dir: str | None = None,
+    output_dir: str | None = None,
+    message_file: str | None = None,
+    mode: ProcessMode = "infer",
+    custom_sharding: bool = False,
+    fail_on_any_error: bool = False,
+    image_format: str = "jpg",
+    job_id: str | None = None,
+) -> ProcessSettings:
+    """Settings from the config files, the job's Environment, the process environment and flags
+    (later ones win)."""
+    from reelsight.params import options_from_env
+
+    host = read_resource_config(Path(environ.get(envvars.RESOURCE_CONFIG) or DEFAULT_RESOURCE_CONFIG))
+    job_config = read_job_config(Path(environ.get(envvars.JOB_CONFIG) or DEFAULT_JOB_CONFIG))
+    job_env = job_config.get("Environment") or {}
+    merged = {**{str(k): str(v) for k, v in job_env.items()}, **environ}
+    options = options_from_env(merged).with_overrides(overrides)
+    inp = Path(
+        input_dir or merged.get(envvars.PROCESSING_INPUT) or _first_local_path(job_config) or DEFAULT_INPUT
+    )
+    s3_input = job_input(job_config, inp)
+    out = Path(
+        output_dir
+        or merged.get(envvars.PROCESSING_OUTPUT)
+        or _first_output_path(job_config)
+        or DEFAULT_OUTPUT
+    )
+    interval = merged.get(envvars.PROGRESS_INTERVAL, "").strip()
+    return ProcessSettings(
+        input_dir=inp,
+        output_dir=out,
+        message_file=Path(message_file or merged.get(envvars.OUTPUT_MESSAGE) or DEFAULT_MESSAGE),
+        options=options,
+        mode=mode,
+        custom_sharding=custom_sharding,
+        fail_on_any_error=fail_on_any_error,
+        image_format=image_format,
+        job_id=job_id or merged.get(envvars.JOB_ID) or str(job_config.get("ProcessingJobName") or "local"),
+        host=host,
+        input_uri=s3_input.get("S3Uri"),
+        distribution=s3_input.get("S3DataDistributionType"),
+        api_url=merged.get(envvars.API_URL) or None,
+        api_token=merged.get(envvars.API_TOKEN) or None,
+        progress_interval=float(interval) if interval else 2.0,
+    )
+
+
+def _first_local_path(job_config: Mapping[str, Any]) -> str | None:
+    for item in job_config.get("ProcessingInputs") or []:
+        path = (item.get("S3Input") or {}).get("LocalPath") if isinstance(item, dict) else None
+        if path:
+            return str(path)
+    return None
+
+
+def _first_output_path(job_config: Mapping[str, Any]) -> str | None:
+    for item in (job_config.get("ProcessingOutputConfig") or {}).get("Outputs") or []:
+        path = (item.get("S3Output") or {}).get("LocalPath") if isinstance(item, dict) else None
+        if path:
+            return str(path)
+    return None
+
+
+# --- the job ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class VideoOutcome:
+    video: str
+    output: str
+    status: str  # ok | partial | failed
+    frames: int = 0
+    seconds: float = 0.0
+    error: dict[str, str] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "video": self.video,
+            "output": self.output,
+            "status": self.status,
+            "frames": self.frames,
+            "seconds": round(self.seconds, 3),
+            "error": self.error,
+            "warnings": self.warnings,
+        }
+
+
+def run_job(settings: ProcessSettings) -> int:
+    """Process this host's share of the videos; returns the exit code."""
+    started = time.monotonic()
+    notes: list[str] = []
+    everything = list_videos(settings.input_dir)
+    names = output_names(everything)
+    mine = everything
+    if settings.custom_sharding and settings.host.count > 1:
+        if (settings.distribution or "").lower() == "shardedbys3key":
+            notes.append("custom sharding skipped: the input is already ShardedByS3Key")
+        else:
+            mine = shard(everything, settings.host.index, settings.host.count)
+    settings.output_dir.mkdir(parents=True, exist_ok=True)
+    log.info(
+        "%s (%d/%d): %d of %d video(s), mode %s",
+        settings.host.current_host,
+        settings.host.index + 1,
+        settings.host.count,
+        len(mine),
+        len(everything),
+        settings.mode,
+    )
+    reporter = None
+    if settings.api_url and settings.api_token:
+        reporter = ProgressReporter(
+            settings.api_url, settings.api_token, settings.job_id, min_interval=settings.progress_interval
+        )
+    outcomes: list[VideoOutcome] = []
+    fatal: str | None = None
+    fatal_code = 1
+    try:
+        predictor = _load_predictor(settings) if mine and settings.mode == "infer" else None
+        for rel in mine:
+            outcomes.append(_process_one(settings, rel, names[rel], predictor, reporter))
+    except Exception as exc:  # the model cannot load: nothing can run
+        if not isinstance(exc, ReelsightError):
+            log.error("%s", traceback.format_exc())
+        fatal = f"{type(exc).__name__}: {exc}"
+        fatal_code = exc.exit_code if isinstance(exc, ReelsightError) else 1
+    finally:
+        if reporter is not None:
+            reporter.close()
+    counts = Counter(o.status for o in outcomes)
+    _write_manifest(settings, outcomes, counts, notes, fatal, time.monotonic() - started)
+    message = _message(settings, len(mine), outcomes, counts, notes, fatal)
+    _write_message(settings.message_file, message)
+    print(message)
+    if fatal:
+        return fatal_code
+    failed = counts.get("failed", 0)
+    if outcomes and (failed == len(outcomes) or (settings.fail_on_any_error and failed)):
+        return 1
+    return 0
+
+
+def _load_predictor(settings: ProcessSettings) -> Any:
+    from reelsight.models import load_predictor
+
+    opts = settings.options
+    return load_predictor(
+        opts.model,
+        weights=opts.weights,
+        device=opts.device,
+        precision=opts.precision,
+        score_threshold=opts.score_threshold,
+        seed=0,
+    )
+
+
+def _process_one(
+    settings: ProcessSettings, rel: Path, name: str, predictor: Any, reporter: ProgressReporter | None
+) -> VideoOutcome:
+    video = rel.as_posix()
+    out_dir = settings.output_dir / name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+
+    def progress(done: int, total: int | None) -> None:
+        if reporter is not None:
+            reporter.update(video, done, total)
+
+    try:
+        if settings.mode == "frames":
+            frames, partial, warnings = _extract_frames(settings, settings.input_dir / rel, out_dir, progress)
+            status = "partial" if partial else "ok"
+        else:
+            summary = _infer(settings, rel, out_dir, predictor, progress)
+            frames, warnings = summary.frames_sampled, list(summary.warnings)
+            status = summary.status
+            if status == "failed":
+                raise RuntimeError(summary.error or "the run failed")
+    except Exception as exc:  # one bad video must not stop the others
+        if not isinstance(exc, ReelsightError):
+            log.error("%s failed:\n%s", video, traceback.format_exc())
+        error = {"type": type(exc).__name__, "message": str(exc) or type(exc).__name__}
+        outcome = VideoOutcome(video, name, "failed", seconds=time.monotonic() - started, error=error)
+        (out_dir / "error.json").write_text(json.dumps(outcome.to_json(), indent=2) + "\n", encoding="utf-8")
+        log.warning("%s: %s: %s", video, error["type"], error["message"])
+        return outcome
+    if reporter is not None:
+        reporter.update(video, frames, frames, final=True)
+    log.info("%s: %s, %d frame(s) in %.1fs", video, status, frames, time.monotonic() - started)
+    return VideoOutcome(
+        video, name, status, frames=frames, seconds=time.monotonic() - started, warnings=warnings
+    )
+
+
+def _infer(settings: ProcessSettings, rel: Path, out_dir: Path, predictor: Any, progress: Any) -> Any:
+    from reelsight.pipeline import run_video
+
+    uri = f"{settings.input_uri.rstrip('/')}/{rel.as_posix()}" if settings.input_uri else rel.as_posix()
+    return run_video(
+        settings.input_dir / rel,
+        options=settings.options,
+        out_dir=out_dir,
+        predictor=predictor,
+        progress=progress,
+        video_uri=uri,
+    )
+
+
+def _extract_frames(
+    settings: ProcessSettings, path: Path, out_dir: Path, progress: Any
+) -> tuple[int, bool, list[str]]:
+    """Sampled frames as images plus ``index.jsonl`` (one line per image); no model."""
+    from PIL import Image
+
+    from reelsight.frames import open_video
+
+    sampling = settings.options.sampling
+    frames_dir = out_dir / "frames"
+    frames_dir.mkdir(exist_ok=True)
+    count = 0
+    with open_video(path, sampling) as reader, (out_dir / "index.jsonl").open("w", encoding="utf-8") as index:
+        total = reader.expected_count
+        for frame in reader.frames():
+            file_name = f"frame_{frame.index:07d}.{settings.image_format}"
+            image = Image.fromarray(frame.image)
+            if settings.image_format == "jpg":
+                image.save(frames_dir / file_name, quality=90)
+            else:
+                image.save(frames_dir / file_name)
+            record = {
+                "file": f"frames/{file_name}",
+                "frame_index": frame.index,
+                "timestamp": round(frame.timestamp, 6),
+                "keyframe": frame.keyframe,
+                "width": frame.image.shape[1],
+                "height": frame.image.shape[0],
+            }
+            index.write(json.dumps(record) + "\n")
+            count += 1
+            progress(count, total)
+        return count, bool(reader.partial), list(reader.warnings)
+
+
+def manifest_path(settings: ProcessSettings) -> Path:
+    # One file per host when several hosts upload to the same S3 prefix.
+    name = "manifest.json" if settings.host.count == 1 else f"manifest-{settings.host.current_host}.json"
+    return settings.output_dir / name
+
+
+def _write_manifest(
+    settings: ProcessSettings,
+    outcomes: list[VideoOutcome],
+    counts: Counter[str],
+    notes: list[str],
+    fatal: str | None,
+    seconds: float,
+) -> None:
+    manifest = {
+        "job_id": settings.job_id,
+        "host": settings.host.current_host,
+        "hosts": list(settings.host.hosts),
+        "mode": settings.mode,
+        "options": settings.options.to_dict(),
+        "counts": {k: counts.get(k, 0) for k in ("ok", "partial", "failed")},
+        "error": fatal,
+        "notes": notes,
+        "seconds": round(seconds, 3),
+        "videos": [o.to_json() for o in outcomes],
+    }
+    path = manifest_path(settings)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _message(
+    settings: ProcessSettings,
+    assigned: int,
+    outcomes: list[VideoOutcome],
+    counts: Counter[str],
+    notes: list[str],
+    fatal: str | None,
+) -> str:
+    host = f"{settings.host.current_host} ({settings.host.index + 1}/{settings.host.count})"
+    if fatal:
+        return f"reelsight process {host}: failed before any video: {fatal}"
+    text = (
+        f"reelsight process {host}: {assigned} video(s): {counts.get('ok', 0)} ok, "
+        f"{counts.get('partial', 0)} partial, {counts.get('failed', 0)} failed"
+    )
+    failures = [f"{o.video} ({o.error['type']}: {o.error['message']})" for o in outcomes if o.error]
+    if failures:
+        text += ". Failed: " + "; ".join(failures)
+    if notes:
+        text += ". " + "; ".join(notes)
+    return text
+
+
+def _write_message(path: Path, message: str) -> None:
+    """The first 1 KB of this file becomes the job's ExitMessage; keep it within that."""
+    data = message.encode("utf-8")
+    if len(data) > MESSAGE_LIMIT:
+        data = data[: MESSAGE_LIMIT - 3].decode("utf-8", errors="ignore").encode("utf-8") + b"..."
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    except OSError as exc:
+        log.warning("cannot write the message file %s: %s", path, exc)

@@ -1,0 +1,105 @@
+"""Throttled, best-effort progress reports to the reelsight API.
+
+``POST {api_url}/v1/jobs/{job_id}/progress`` with ``{"video", "frames_done", "frames_total"}``
+and ``Authorization: Bearer <token>``. Reports go out from a background thread with short
+timeouts and a couple of retries, so a slow or absent API never slows or fails the job.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+from urllib.parse import quote
+
+log = logging.getLogger("reelsight.worker.progress")
+
+_STOP = object()
+
+
+class ProgressReporter:
+    def __init__(
+        self,
+        api_url: str,
+        token: str,
+        job_id: str,
+        *,
+        min_interval: float = 2.0,
+        timeout: float = 2.0,
+        retries: int = 2,
+        backoff: float = 0.3,
+    ) -> None:
+        self.url = f"{api_url.rstrip('/')}/v1/jobs/{quote(job_id, safe='')}/progress"
+        self._token = token
+        self._min_interval = min_interval
+        self._timeout = timeout
+        self._retries = retries
+        self._backoff = backoff
+        self._last_queued: dict[str, float] = {}
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=64)
+        self.sent = 0
+        self.failed = 0
+        self._thread = threading.Thread(target=self._run, name="progress", daemon=True)
+        self._thread.start()
+
+    def update(self, video: str, frames_done: int, frames_total: int | None, *, final: bool = False) -> None:
+        """Queue a report; between two reports for one video at least ``min_interval`` passes,
+        except for the first and the final one, which always go out."""
+        now = time.monotonic()
+        last = self._last_queued.get(video)
+        if not final and last is not None and now - last < self._min_interval:
+            return
+        self._last_queued[video] = now
+        payload = {"video": video, "frames_done": int(frames_done), "frames_total": frames_total}
+        try:
+            self._queue.put_nowait(payload)
+        except queue.Full:
+            log.debug("progress queue full; report for %s dropped", video)
+
+    def close(self, wait: float = 10.0) -> None:
+        """Send what is queued (bounded by ``wait`` seconds) and stop."""
+        try:
+            self._queue.put(_STOP, timeout=wait)
+        except queue.Full:
+            return
+        self._thread.join(wait)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            if self._post(item):
+                self.sent += 1
+            else:
+                self.failed += 1
+
+    def _post(self, payload: dict[str, Any]) -> bool:
+        data = json.dumps(payload).encode("utf-8")
+        for attempt in range(self._retries + 1):
+            request = urllib.request.Request(
+                self.url,
+                data=data,
+                method="POST",
+                headers={"Content-Type": "application/json", "Authorization": f"Bearer {self._token}"},
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=self._timeout) as response:
+                    response.read()
+                return True
+            except urllib.error.HTTPError as exc:
+                if exc.code < 500 and exc.code != 429:
+                    log.warning("progress report refused by %s: HTTP %d", self.url, exc.code)
+                    return False
+                error: Exception = exc
+            except (urllib.error.URLError, OSError, TimeoutError) as exc:
+                error = exc
+            if attempt < self._retries:
+                time.sleep(self._backoff * (attempt + 1))
+        log.warning("progress report to %s failed: %s", self.url, error)
+        return False

@@ -1,0 +1,1 @@
+"""The reelsight CDK app: stacks split by lifecycle, composed of one construct per unit."""

@@ -1,0 +1,1 @@
+"""One construct per unit of the design; stacks compose them."""

@@ -1,0 +1,197 @@
+"""EC2 host of the reelsight API: private subnet, IMDSv2, encrypted disk, Session Manager, systemd unit."""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Duration
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_route53 as route53
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from reelsight import envvars
+from stacks.assets import container_image
+from stacks.config import UPLOAD_PREFIX, ApiConfig, api_url
+from stacks.nag import acknowledge, acknowledge_grant_wildcards
+from stacks.tagging import role_tag
+
+GRANT_ACTIONS_READ_PUT = (
+    "kms:GenerateDataKey*",
+    "kms:ReEncrypt*",
+    "s3:Abort*",
+    "s3:GetBucket*",
+    "s3:GetObject*",
+    "s3:List*",
+)
+
+
+class ApiHost(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ApiConfig,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        security_group: ec2.ISecurityGroup,
+        key: kms.IKey,
+        jobs_table: dynamodb.ITable,
+        input_bucket: s3.IBucket,
+        results_bucket: s3.IBucket,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.token = secretsmanager.Secret(
+            self,
+            "Token",
+            description="Bearer token of the reelsight API",
+            encryption_key=key,
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                exclude_punctuation=True, password_length=48
+            ),
+        )
+        acknowledge(
+            self.token,
+            "AwsSolutions-SMG4",
+            "Static bearer token shared by jobs and operators; rotate it by writing a new value and "
+            "restarting the API unit (docs/deploy.md), no rotation Lambda is deployed.",
+        )
+        image = container_image(self, "Image", dockerfile="containers/api/Dockerfile")
+
+        role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("ec2.amazonaws.com"),
+            description="reelsight API host: read jobs, presign results and uploads, read its token",
+        )
+        jobs_table.grant_read_data(role)
+        results_bucket.grant_read(role)
+        input_bucket.grant_put(role, f"{UPLOAD_PREFIX}*")
+        self.token.grant_read(role)
+        image.repository.grant_pull(role)
+
+        user_data = ec2.UserData.for_linux()
+        user_data.add_commands(
+            *_boot_script(
+                image_uri=image.image_uri,
+                port=config.port,
+                environment={
+                    envvars.JOBS_TABLE: jobs_table.table_name,
+                    envvars.RESULTS_BUCKET: results_bucket.bucket_name,
+                    envvars.INPUT_BUCKET: input_bucket.bucket_name,
+                    envvars.API_TOKEN_SECRET_ARN: self.token.secret_arn,
+                    envvars.PORT: str(config.port),
+                    "AWS_REGION": Aws.REGION,
+                    "AWS_DEFAULT_REGION": Aws.REGION,
+                },
+            )
+        )
+
+        self.instance = ec2.Instance(
+            self,
+            "Instance",
+            vpc=vpc,
+            vpc_subnets=subnets,
+            security_group=security_group,
+            instance_type=ec2.InstanceType(config.instance_type),
+            machine_image=ec2.MachineImage.latest_amazon_linux2023(),
+            role=role,
+            require_imdsv2=True,
+            detailed_monitoring=True,
+            ssm_session_permissions=True,
+            user_data=user_data,
+            user_data_causes_replacement=True,
+            block_devices=[
+                ec2.BlockDevice(
+                    device_name="/dev/xvda",
+                    volume=ec2.BlockDeviceVolume.ebs(
+                        20, encrypted=True, kms_key=key, volume_type=ec2.EbsDeviceVolumeType.GP3
+                    ),
+                )
+            ],
+        )
+        role_tag(self.instance, "api-instance")
+        # A private DNS name keeps the URL constant when the instance is replaced (its address changes).
+        zone = route53.PrivateHostedZone(self, "Zone", zone_name=config.private_zone_name, vpc=vpc)
+        route53.ARecord(
+            self,
+            "Address",
+            zone=zone,
+            record_name=config.host_name,
+            target=route53.RecordTarget.from_ip_addresses(self.instance.instance_private_ip),
+            ttl=Duration.minutes(1),
+        )
+        self.url = api_url(config)
+        self._acknowledge(role)
+        acknowledge_grant_wildcards(
+            role,
+            actions=GRANT_ACTIONS_READ_PUT,
+            object_resources=[
+                input_bucket.arn_for_objects(f"{UPLOAD_PREFIX}*"),
+                results_bucket.arn_for_objects("*"),
+            ],
+            index_resources=[f"{jobs_table.table_arn}/index/*"],
+        )
+
+    def _acknowledge(self, role: iam.Role) -> None:
+        acknowledge(
+            self.instance,
+            "AwsSolutions-EC29",
+            "The API host is stateless (state lives in DynamoDB and S3) and is replaced on each image "
+            "change; termination protection would block those replacements and stack deletion.",
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]",
+            "Session Manager access replaces SSH; AWS maintains this policy for exactly that purpose.",
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken (needed to pull the API image) has no resource-level permissions.",
+        )
+
+
+def _boot_script(*, image_uri: str, port: int, environment: dict[str, str]) -> list[str]:
+    env_lines = [f"{name}={value}" for name, value in sorted(environment.items())]
+    registry = f"{Aws.ACCOUNT_ID}.dkr.ecr.{Aws.REGION}.{Aws.URL_SUFFIX}"
+    return [
+        "set -euo pipefail",
+        "dnf install -y docker",
+        "systemctl enable --now docker",
+        "install -d -m 0755 /etc/reelsight",
+        "cat > /etc/reelsight/api.env <<'ENV'",
+        *env_lines,
+        "ENV",
+        "cat > /usr/local/bin/reelsight-api-pull <<'PULL'",
+        "#!/bin/bash",
+        "set -euo pipefail",
+        f"aws ecr get-login-password --region {Aws.REGION} | docker login --username AWS --password-stdin "
+        f"{registry}",
+        f"docker pull {image_uri}",
+        "PULL",
+        "chmod 0755 /usr/local/bin/reelsight-api-pull",
+        "cat > /etc/systemd/system/reelsight-api.service <<'UNIT'",
+        "[Unit]",
+        "Description=reelsight API",
+        "After=docker.service network-online.target",
+        "Requires=docker.service",
+        "[Service]",
+        "Restart=always",
+        "RestartSec=5",
+        "ExecStartPre=/usr/local/bin/reelsight-api-pull",
+        "ExecStartPre=-/usr/bin/docker rm -f reelsight-api",
+        # Host networking keeps the instance-metadata hop count at 1, as IMDSv2 requires by default.
+        f"ExecStart=/usr/bin/docker run --rm --name reelsight-api --network host "
+        f"--env-file /etc/reelsight/api.env {image_uri}",
+        "ExecStop=/usr/bin/docker stop reelsight-api",
+        "[Install]",
+        "WantedBy=multi-user.target",
+        "UNIT",
+        "systemctl daemon-reload",
+        "systemctl enable --now reelsight-api.service",
+        f"echo 'reelsight API listening on port {port}'",
+    ]

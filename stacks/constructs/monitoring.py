@@ -1,0 +1,139 @@
+"""Dashboard and alarms for the async endpoint, the queues and the Lambdas; alarms go to the ops topic."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from stacks.config import ENDPOINT_VARIANT
+from stacks.tagging import role_tag
+
+SAGEMAKER = "AWS/SageMaker"
+OLDEST_REQUEST_ALARM_SECONDS = 1800
+
+
+class Monitoring(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        endpoint_name: str,
+        ops_topic: sns.ITopic,
+        dead_letter_queue_names: dict[str, str],
+        functions: dict[str, lambda_.IFunction],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        endpoint = {"EndpointName": endpoint_name}
+        variant = {"EndpointName": endpoint_name, "VariantName": ENDPOINT_VARIANT}
+
+        def sagemaker_metric(name: str, dimensions: dict[str, str], statistic: str) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace=SAGEMAKER,
+                metric_name=name,
+                dimensions_map=dimensions,
+                statistic=statistic,
+                period=Duration.minutes(1),
+            )
+
+        backlog = sagemaker_metric("ApproximateBacklogSize", endpoint, "Average")
+        backlog_per_instance = sagemaker_metric("ApproximateBacklogSizePerInstance", endpoint, "Average")
+        oldest = sagemaker_metric("ApproximateAgeOfOldestRequest", endpoint, "Maximum")
+        time_in_backlog = sagemaker_metric("TimeInBacklog", variant, "Average")
+        processing_time = sagemaker_metric("TotalProcessingTime", variant, "Average")
+        # AWS spells this metric with three s.
+        processed = sagemaker_metric("InvocationsProcesssed", variant, "Sum")
+        failures = sagemaker_metric("InvocationFailures", variant, "Sum")
+        dlq_depths = {
+            label: cloudwatch.Metric(
+                namespace="AWS/SQS",
+                metric_name="ApproximateNumberOfMessagesVisible",
+                dimensions_map={"QueueName": name},
+                statistic="Maximum",
+                period=Duration.minutes(1),
+                label=label,
+            )
+            for label, name in dead_letter_queue_names.items()
+        }
+        lambda_errors = {
+            label: function.metric_errors(period=Duration.minutes(1), label=label)
+            for label, function in functions.items()
+        }
+
+        self.dashboard = cloudwatch.Dashboard(self, "Dashboard")
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(title="Backlog", left=[backlog], right=[backlog_per_instance], width=12),
+            cloudwatch.GraphWidget(title="Age of oldest request (s)", left=[oldest], width=12),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Time in backlog and processing (ms)", left=[time_in_backlog, processing_time], width=12
+            ),
+            cloudwatch.GraphWidget(
+                title="Invocations processed / failed", left=[processed, failures], width=12
+            ),
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(title="Dead-letter queue depth", left=list(dlq_depths.values()), width=12),
+            cloudwatch.GraphWidget(title="Lambda errors", left=list(lambda_errors.values()), width=12),
+        )
+
+        action = cw_actions.SnsAction(ops_topic)
+        self.alarms: list[cloudwatch.Alarm] = []
+        self._alarm(
+            "InvocationFailures",
+            failures.with_(period=Duration.minutes(5)),
+            threshold=1,
+            description="The async endpoint failed at least one invocation",
+            action=action,
+        )
+        self._alarm(
+            "OldestRequestAge",
+            oldest.with_(period=Duration.minutes(5)),
+            threshold=OLDEST_REQUEST_ALARM_SECONDS,
+            description=f"A request has waited more than {OLDEST_REQUEST_ALARM_SECONDS} s",
+            action=action,
+        )
+        for label, metric in dlq_depths.items():
+            self._alarm(
+                f"{label.replace(' ', '')}Depth",
+                metric,
+                threshold=1,
+                description=f"Messages are waiting in the {label}",
+                action=action,
+            )
+        for label, metric in lambda_errors.items():
+            self._alarm(
+                f"{label.replace(' ', '')}Errors",
+                metric.with_(period=Duration.minutes(5)),
+                threshold=1,
+                description=f"The {label} failed",
+                action=action,
+            )
+        role_tag(self.dashboard, "dashboard")
+
+    def _alarm(
+        self,
+        construct_id: str,
+        metric: cloudwatch.IMetric,
+        *,
+        threshold: float,
+        description: str,
+        action: cw_actions.SnsAction,
+    ) -> None:
+        alarm = cloudwatch.Alarm(
+            self,
+            construct_id,
+            metric=metric,
+            threshold=threshold,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description=description,
+        )
+        alarm.add_alarm_action(action)
+        self.alarms.append(alarm)

@@ -1,0 +1,157 @@
+"""SageMaker asynchronous endpoint running the worker image: model, endpoint config, endpoint and its role."""
+
+from __future__ import annotations
+
+from aws_cdk import Aws
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sagemaker as sagemaker
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from reelsight import envvars
+from stacks.config import ENDPOINT_VARIANT, EndpointConfig
+from stacks.nag import acknowledge, acknowledge_grant_wildcards, checkov_skip
+from stacks.tagging import role_tag
+
+ASYNC_OUTPUT_PREFIX = "async/output"
+ASYNC_FAILURE_PREFIX = "async/failure"
+ARTIFACT_PREFIX = "jobs/"
+READ_WRITE_GRANT_ACTIONS = (
+    "kms:GenerateDataKey*",
+    "kms:ReEncrypt*",
+    "s3:Abort*",
+    "s3:DeleteObject*",
+    "s3:GetBucket*",
+    "s3:GetObject*",
+    "s3:List*",
+)
+
+
+class WorkerEndpoint(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EndpointConfig,
+        image: ecr_assets.DockerImageAsset,
+        key: kms.IKey,
+        input_bucket: s3.IBucket,
+        results_bucket: s3.IBucket,
+        success_topic: sns.ITopic,
+        error_topic: sns.ITopic,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="reelsight async endpoint: pull the worker image, read videos, write results",
+        )
+        image.repository.grant_pull(self.role)
+        input_bucket.grant_read(self.role)
+        results_bucket.grant_read_write(self.role)
+        success_topic.grant_publish(self.role)
+        error_topic.grant_publish(self.role)
+        key.grant_encrypt_decrypt(self.role)
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="EndpointLogsAndMetrics",
+                actions=["cloudwatch:PutMetricData"],
+                resources=["*"],
+                conditions={"StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/Endpoints"}},
+            )
+        )
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                sid="EndpointLogs",
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[
+                    f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:/aws/sagemaker/Endpoints/*"
+                ],
+            )
+        )
+
+        self.model = sagemaker.CfnModel(
+            self,
+            "Model",
+            execution_role_arn=self.role.role_arn,
+            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
+                image=image.image_uri,
+                environment={
+                    envvars.MODEL: config.model,
+                    envvars.FPS: _number(config.fps),
+                    envvars.MAX_CONCURRENCY: str(config.max_concurrent_invocations),
+                    envvars.ARTIFACT_BUCKET: results_bucket.bucket_name,
+                    envvars.ARTIFACT_PREFIX: ARTIFACT_PREFIX,
+                },
+            ),
+        )
+        self.model.node.add_dependency(self.role)
+        results_uri = f"s3://{results_bucket.bucket_name}"
+        self.endpoint_config = sagemaker.CfnEndpointConfig(
+            self,
+            "Config",
+            kms_key_id=key.key_arn,
+            production_variants=[
+                sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+                    variant_name=ENDPOINT_VARIANT,
+                    model_name=self.model.attr_model_name,
+                    instance_type=config.instance_type,
+                    initial_instance_count=1,
+                    initial_variant_weight=1.0,
+                )
+            ],
+            async_inference_config=sagemaker.CfnEndpointConfig.AsyncInferenceConfigProperty(
+                output_config=sagemaker.CfnEndpointConfig.AsyncInferenceOutputConfigProperty(
+                    s3_output_path=f"{results_uri}/{ASYNC_OUTPUT_PREFIX}",
+                    s3_failure_path=f"{results_uri}/{ASYNC_FAILURE_PREFIX}",
+                    kms_key_id=key.key_arn,
+                    notification_config=sagemaker.CfnEndpointConfig.AsyncInferenceNotificationConfigProperty(
+                        success_topic=success_topic.topic_arn,
+                        error_topic=error_topic.topic_arn,
+                        include_inference_response_in=["SUCCESS_NOTIFICATION_TOPIC"],
+                    ),
+                ),
+                client_config=sagemaker.CfnEndpointConfig.AsyncInferenceClientConfigProperty(
+                    max_concurrent_invocations_per_instance=config.max_concurrent_invocations
+                ),
+            ),
+        )
+        self.endpoint = sagemaker.CfnEndpoint(
+            self, "Endpoint", endpoint_config_name=self.endpoint_config.attr_endpoint_config_name
+        )
+        self.endpoint_name = self.endpoint.attr_endpoint_name
+        acknowledge_grant_wildcards(
+            self.role,
+            actions=READ_WRITE_GRANT_ACTIONS,
+            object_resources=[input_bucket.arn_for_objects("*"), results_bucket.arn_for_objects("*")],
+        )
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>"
+            ":log-group:/aws/sagemaker/Endpoints/*]",
+            "SageMaker names the endpoint's log group after the generated endpoint name at deploy time.",
+        )
+        checkov_skip(
+            self.model,
+            "CKV_AWS_370",
+            "The worker uploads its artifacts (contact sheet, preview, frames) to the results bucket itself, "
+            "which network isolation would block.",
+        )
+        role_tag(self.model, "worker-model")
+        role_tag(self.endpoint_config, "async-endpoint-config")
+        role_tag(self.endpoint, "async-endpoint")
+        acknowledge(
+            self.role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ecr:GetAuthorizationToken has no resource-level permissions, and cloudwatch:PutMetricData "
+            "is limited by the cloudwatch:namespace condition instead.",
+        )
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)

@@ -1,0 +1,100 @@
+"""Pure logic of the API: upload names, paging tokens, and job records read defensively."""
+
+from __future__ import annotations
+
+import pytest
+
+from reelsight.api.schemas import suffix_pattern
+from reelsight.api.store import StoreError, decode_page_token, encode_page_token, safe_filename
+from reelsight.api.views import frame_index_of, list_item, progress_view
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("clip.mp4", "clip.mp4"),
+        ("My Holiday (1).MOV", "My_Holiday__1_.MOV"),
+        ("../../etc/.mp4", "video.mp4"),
+        ("C:\\videos\\ünïcode.mkv", "_n_code.mkv"),
+        ("...hidden.webm", "hidden.webm"),
+        ("x" * 300 + ".ts", "x" * 150 + ".ts"),
+    ],
+)
+def test_safe_filename(name: str, expected: str) -> None:
+    assert safe_filename(name) == expected
+
+
+@pytest.mark.parametrize("name", ["notes.txt", "mp4", "clip.mp4.exe", ""])
+def test_safe_filename_refuses_non_videos(name: str) -> None:
+    with pytest.raises(StoreError) as error:
+        safe_filename(name)
+    assert error.value.status == 400
+
+
+def test_suffix_pattern_is_case_insensitive_without_flags() -> None:
+    import re
+
+    pattern = re.compile(suffix_pattern((".mp4", ".mov")))
+    assert pattern.match("a.MP4") and pattern.match("b.mOv") and pattern.match("x/y.mp4")
+    assert not pattern.match("a.mp4.txt") and not pattern.match("mp4")
+
+
+def test_page_tokens_round_trip_and_are_checked() -> None:
+    key = {"job_id": {"S": "abc"}, "status": {"S": "FAILED"}, "created_at": {"S": "2026-11-01T00:00:00.000Z"}}
+    token = encode_page_token("index", key)
+    assert decode_page_token(token, "index", "FAILED") == key
+    for bad in (
+        lambda: decode_page_token(token, "index", "SUCCEEDED"),  # another status
+        lambda: decode_page_token(token, "scan", None),  # another kind of query
+        lambda: decode_page_token("!!!", "scan", None),
+        lambda: decode_page_token(encode_page_token("scan", {"job_id": {"B": "eA=="}}), "scan", None),
+        lambda: decode_page_token(
+            encode_page_token("scan", {"job_id": {"S": "a"}, "x": {"S": "b"}}), "scan", None
+        ),
+    ):
+        with pytest.raises(StoreError):
+            bad()
+
+
+def test_progress_view_sums_videos_and_tolerates_odd_records() -> None:
+    record = {
+        "status": "RUNNING",
+        "progress": {
+            "a.mp4": {"frames_done": 5, "frames_total": 10},
+            "b.mp4": {"frames_done": 5, "frames_total": 30},
+            "junk": "not a map",
+            "neg": {"frames_done": -3},
+        },
+    }
+    assert progress_view(record) == {
+        "frames_done": 10,
+        "frames_total": 40,
+        "fraction": 0.25,
+        "videos": {
+            "a.mp4": {"frames_done": 5, "frames_total": 10, "updated_at": None},
+            "b.mp4": {"frames_done": 5, "frames_total": 30, "updated_at": None},
+        },
+    }
+    unknown_total = progress_view({"progress": {"a": {"frames_done": 7}}})
+    assert unknown_total["frames_total"] is None and unknown_total["fraction"] is None
+    assert progress_view({"status": "SUCCEEDED"})["fraction"] == 1.0
+    assert progress_view({"progress": '{"a": {"frames_done": 2, "frames_total": 4}}'})["fraction"] == 0.5
+
+
+def test_list_item_normalises_times_and_types() -> None:
+    item = list_item({"job_id": "j", "status": "QUEUED", "created_at": 1793534400, "reason": {"code": 1}})
+    assert item["created_at"] == "2026-11-01T12:00:00Z"
+    assert item["reason"] == '{"code": 1}'
+    assert list_item({"job_id": "j", "created_at": "not a time"})["created_at"] == "not a time"
+
+
+@pytest.mark.parametrize(
+    ("key", "index"),
+    [
+        ("jobs/j/artifacts/frames/frame_000030.jpg", 30),
+        ("jobs/j/artifacts/frames/000012_t1.5.jpg", 12),
+        ("frames/x.jpg", None),
+    ],
+)
+def test_frame_index_of(key: str, index: int | None) -> None:
+    assert frame_index_of(key) == index

@@ -1,0 +1,320 @@
+"""The dispatcher on real S3 notifications from the moto server."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from lambda_stack import FakeContext, Stack, body_event, instrumented_clients, sqs_event
+
+from lambdas.common.clients import set_clients
+from lambdas.common.jobids import job_id_for, object_version
+from lambdas.common.jobs import STATUS_INDEX
+from lambdas.dispatch.handler import lambda_handler
+from reelsight import envvars
+
+KEYS = [
+    "incoming/plain.mp4",
+    "incoming/with space/clip one.mp4",
+    "incoming/plus+sign/a+b.mov",
+    "incoming/percent%20literal/100%.mkv",
+    "incoming/ünïcødé/视频 ✓.webm",
+    "incoming/deep/nested/prefix/x/y/z.mp4",
+]
+
+
+def _notify_uploads(stack: Stack, prefix: str = "incoming/") -> None:
+    sqs, s3 = stack.client("sqs"), stack.client("s3")
+    arn = sqs.get_queue_attributes(QueueUrl=stack.upload_queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    s3.put_bucket_notification_configuration(
+        Bucket=stack.input_bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
+                }
+            ]
+        },
+    )
+
+
+def _put(
+    stack: Stack, key: str, body: bytes = b"\x00\x00\x00\x18ftypmp42 not really a video", **metadata: str
+) -> None:
+    stack.client("s3").put_object(Bucket=stack.input_bucket, Key=key, Body=body, Metadata=metadata)
+
+
+def _job_id(stack: Stack, key: str) -> str:
+    head = stack.client("s3").head_object(Bucket=stack.input_bucket, Key=key)
+    return job_id_for(stack.input_bucket, key, object_version(None, head["ETag"]))
+
+
+def test_real_notifications_with_awkward_keys_start_one_invocation_each(stack: Stack) -> None:
+    _notify_uploads(stack)
+    test_events = stack.receive_all(stack.upload_queue_url, expect=1, wait=5)
+    assert any("s3:TestEvent" in m["Body"] for m in test_events)
+    for i, key in enumerate(KEYS):
+        _put(stack, key, body=f"video {i}".encode(), fps="2", model="fasterrcnn")
+    messages = test_events + stack.receive_all(stack.upload_queue_url, expect=len(KEYS))
+    assert len(messages) == len(KEYS) + len(test_events)
+
+    response = lambda_handler(sqs_event(messages), FakeContext())
+
+    assert response == {"batchItemFailures": []}
+    calls = stack.calls["InvokeEndpointAsync"]
+    assert sorted(c["InputLocation"] for c in calls) == sorted(f"s3://{stack.input_bucket}/{k}" for k in KEYS)
+    for key in KEYS:
+        job_id = _job_id(stack, key)
+        job = stack.job(job_id)
+        assert job is not None, key
+        assert job["key"] == key
+        assert job["source"] == f"s3://{stack.input_bucket}/{key}"
+        assert job["status"] == "QUEUED"
+        assert job["route"] == "async"
+        assert job["params"] == {"fps": "2", "model": "fasterrcnn"}
+        assert job["inference_id"] == job_id
+        assert job["output_location"].startswith("s3://")
+        assert job["status_history"][0]["status"] == "QUEUED"
+        call = next(c for c in calls if c["InferenceId"] == job_id)
+        assert call["EndpointName"] == stack.env[envvars.ENDPOINT_NAME]
+        assert call["CustomAttributes"] == f"job_id={job_id},fps=2,model=fasterrcnn"
+        assert call["InvocationTimeoutSeconds"] == 3600
+        assert call["RequestTTLSeconds"] == 21600
+    # The status index lists them.
+    queued = stack.client("dynamodb").query(
+        TableName=stack.jobs_table,
+        IndexName=STATUS_INDEX,
+        KeyConditionExpression="#s = :q",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":q": {"S": "QUEUED"}},
+    )
+    assert queued["Count"] == len(KEYS)
+
+
+def test_moto_and_aws_key_encodings_map_to_the_same_job(stack: Stack) -> None:
+    key = "incoming/a dir/b+c.mp4"
+    _put(stack, key)
+    etag = stack.client("s3").head_object(Bucket=stack.input_bucket, Key=key)["ETag"].strip('"')
+
+    def body(encoded_key: str) -> str:
+        record = {
+            "eventName": "ObjectCreated:Put",
+            "s3": {
+                "bucket": {"name": stack.input_bucket},
+                "object": {"key": encoded_key, "size": 10, "eTag": etag},
+            },
+        }
+        return json.dumps({"Records": [record]})
+
+    aws_style = "incoming/a+dir/b%2Bc.mp4"
+    moto_style = "incoming%2Fa+dir%2Fb%2Bc.mp4"
+    first = lambda_handler(body_event(body(aws_style)), FakeContext())
+    second = lambda_handler(body_event(body(moto_style)), FakeContext())
+    assert first == second == {"batchItemFailures": []}
+    assert len(stack.calls["InvokeEndpointAsync"]) == 1
+    assert stack.calls["InvokeEndpointAsync"][0]["InputLocation"] == f"s3://{stack.input_bucket}/{key}"
+
+
+def test_duplicate_delivery_starts_one_invocation(stack: Stack) -> None:
+    _notify_uploads(stack)
+    stack.receive_all(stack.upload_queue_url, expect=1, wait=5)
+    _put(stack, "incoming/dup.mp4")
+    messages = stack.receive_all(stack.upload_queue_url, expect=1)
+    event = sqs_event(messages)
+    assert lambda_handler(event, FakeContext()) == {"batchItemFailures": []}
+    # Redelivered alone, and twice inside one batch.
+    assert lambda_handler(event, FakeContext()) == {"batchItemFailures": []}
+    doubled = sqs_event(messages + [{**messages[0], "MessageId": "another-id"}])
+    assert lambda_handler(doubled, FakeContext()) == {"batchItemFailures": []}
+    assert len(stack.calls["InvokeEndpointAsync"]) == 1
+    job = stack.job(_job_id(stack, "incoming/dup.mp4"))
+    assert job is not None and len(job["status_history"]) == 1
+
+
+class ThrottlingRuntime:
+    """A sagemaker-runtime stand-in that throttles chosen inputs and delegates the rest to moto."""
+
+    def __init__(self, real: Any, throttle_when: str) -> None:
+        self.real = real
+        self.throttle_when = throttle_when
+        self.calls: list[dict[str, Any]] = []
+
+    def invoke_endpoint_async(self, **params: Any) -> dict[str, Any]:
+        self.calls.append(params)
+        if self.throttle_when and self.throttle_when in params["InputLocation"]:
+            raise ClientError(
+                {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "InvokeEndpointAsync"
+            )
+        return dict(self.real.invoke_endpoint_async(**params))
+
+
+def test_middle_record_throttled_is_the_only_item_failure_and_retries_cleanly(stack: Stack) -> None:
+    from lambdas.common.clients import Clients
+
+    keys = ["incoming/one.mp4", "incoming/two-throttled.mp4", "incoming/three.mp4"]
+    for key in keys:
+        _put(stack, key)
+    bodies = []
+    for key in keys:
+        etag = stack.client("s3").head_object(Bucket=stack.input_bucket, Key=key)["ETag"]
+        record = {
+            "eventName": "ObjectCreated:Put",
+            "s3": {"bucket": {"name": stack.input_bucket}, "object": {"key": key, "eTag": etag.strip('"')}},
+        }
+        bodies.append(json.dumps({"Records": [record]}))
+    event = body_event(*bodies)
+    runtime = ThrottlingRuntime(Clients().client("sagemaker-runtime"), throttle_when="throttled")
+    set_clients(instrumented_clients(stack, **{"sagemaker-runtime": runtime}))
+
+    response = lambda_handler(event, FakeContext())
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][1]["messageId"]}]}
+    assert len(runtime.calls) == 3
+    throttled_job = stack.job(_job_id(stack, keys[1]))
+    assert throttled_job is not None and throttled_job["status"] == "QUEUED"
+    assert "submitted_at" not in throttled_job
+
+    # SQS redelivers the failed record; the throttle has passed. The failed attempt was not stored as done.
+    runtime.throttle_when = ""
+    retry = {"Records": [event["Records"][1]]}
+    assert lambda_handler(retry, FakeContext()) == {"batchItemFailures": []}
+    assert len(runtime.calls) == 4
+    job = stack.job(_job_id(stack, keys[1]))
+    assert job is not None and "submitted_at" in job and job["inference_id"] == job["job_id"]
+    # And the two good ones are not started again when the whole batch comes back.
+    assert lambda_handler(event, FakeContext()) == {"batchItemFailures": []}
+    assert len(runtime.calls) == 4
+
+
+@pytest.mark.parametrize(
+    ("key", "metadata", "env", "why"),
+    [
+        ("incoming/big.mp4", {}, {envvars.ASYNC_MAX_BYTES: "16"}, "over the async limit"),
+        ("batch/nightly/cam1.mp4", {}, {}, "under batch/"),
+        ("incoming/asked.mp4", {"route": "processing"}, {}, "route=processing"),
+        ("incoming/mx.mp4", {"model": "deeplab_resnet101_citys"}, {}, "MXNet"),
+    ],
+)
+def test_processing_route(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, key: str, metadata: dict, env: dict, why: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv(envvars.API_URL, "http://api.internal:8080")
+    _put(stack, key, body=b"x" * 64, fps="0.5", **metadata)
+    job_id = _job_id(stack, key)
+    etag = stack.client("s3").head_object(Bucket=stack.input_bucket, Key=key)["ETag"].strip('"')
+    record = {
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": stack.input_bucket}, "object": {"key": key, "size": 64, "eTag": etag}},
+    }
+
+    assert lambda_handler(body_event(json.dumps({"Records": [record]})), FakeContext()) == {
+        "batchItemFailures": []
+    }
+
+    assert "InvokeEndpointAsync" not in stack.calls or not stack.calls["InvokeEndpointAsync"]
+    described = stack.client("sagemaker").describe_processing_job(ProcessingJobName=f"reelsight-{job_id}")
+    assert described["RoleArn"] == "arn:aws:iam::123456789012:role/reelsight-processing"
+    mxnet = "model" in metadata
+    assert described["AppSpecification"]["ImageUri"].endswith(
+        "reelsight-mxnet:test" if mxnet else "worker:test"
+    )
+    assert described["NetworkConfig"]["VpcConfig"] == {
+        "Subnets": ["subnet-aaa", "subnet-bbb"],
+        "SecurityGroupIds": ["sg-123"],
+    }
+    s3_input = described["ProcessingInputs"][0]["S3Input"]
+    assert s3_input["S3Uri"] == f"s3://{stack.input_bucket}/{key}"
+    assert s3_input["S3DataDistributionType"] == "ShardedByS3Key"
+    output = described["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
+    assert output == f"s3://{stack.results_bucket}/jobs/{job_id}/output/"
+    request = stack.calls["CreateProcessingJob"][0]
+    assert request["Environment"][envvars.JOB_ID] == job_id
+    assert request["Environment"][envvars.FPS] == "0.5"
+    assert request["Environment"][envvars.API_URL] == "http://api.internal:8080"
+    assert "route" not in json.dumps(request["Environment"]).lower()
+    assert request["ProcessingResources"]["ClusterConfig"]["InstanceType"] == "ml.g5.2xlarge"
+    assert described["AppSpecification"]["ContainerArguments"] == ["process"]
+    assert request["StoppingCondition"]["MaxRuntimeInSeconds"] > 0
+    job = stack.job(job_id)
+    assert job is not None
+    assert job["route"] == "processing" and why in job["route_reason"]
+    assert job["processing_job_name"] == f"reelsight-{job_id}"
+    assert job["output_location"] == output
+
+
+@pytest.mark.parametrize(
+    ("metadata", "named"),
+    [({"fps": "abc"}, "fps"), ({"model": "nosuchmodel"}, "nosuchmodel"), ({"route": "sideways"}, "route")],
+)
+def test_invalid_metadata_fails_the_job_and_notifies_without_retry(
+    stack: Stack, metadata: dict, named: str
+) -> None:
+    key = "incoming/bad params.mp4"
+    _put(stack, key, **metadata)
+    etag = stack.client("s3").head_object(Bucket=stack.input_bucket, Key=key)["ETag"].strip('"')
+    record = {
+        "eventName": "ObjectCreated:Put",
+        "s3": {
+            "bucket": {"name": stack.input_bucket},
+            "object": {"key": "incoming/bad+params.mp4", "eTag": etag},
+        },
+    }
+
+    assert lambda_handler(body_event(json.dumps({"Records": [record]})), FakeContext()) == {
+        "batchItemFailures": []
+    }
+
+    assert not stack.calls.get("InvokeEndpointAsync")
+    job = stack.job(_job_id(stack, key))
+    assert job is not None and job["status"] == "FAILED"
+    assert job["reason"].startswith("invalid parameters") and named in job["reason"]
+    [note] = stack.notifications(expect=1)
+    assert note["Subject"].startswith("reelsight FAILED: bad params.mp4")
+    assert note["Message"]["status"] == "FAILED" and named in note["Message"]["reason"]
+    assert note["Message"]["source"] == f"s3://{stack.input_bucket}/{key}"
+
+
+def test_missing_object_is_a_failed_job_not_a_retry(stack: Stack) -> None:
+    record = {
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": stack.input_bucket}, "object": {"key": "incoming/gone.mp4", "eTag": "abc"}},
+    }
+    assert lambda_handler(body_event(json.dumps({"Records": [record]})), FakeContext()) == {
+        "batchItemFailures": []
+    }
+    job = stack.job(job_id_for(stack.input_bucket, "incoming/gone.mp4", "e:abc"))
+    assert job is not None and job["status"] == "FAILED" and "no longer exists" in job["reason"]
+    assert len(stack.notifications(expect=1)) == 1
+
+
+def test_ignored_and_malformed_records_are_processed_without_side_effects(stack: Stack) -> None:
+    _put(stack, "incoming/notes.txt")
+    _put(stack, "elsewhere/clip.mp4")
+
+    def body(key: str, event_name: str = "ObjectCreated:Put") -> str:
+        record = {
+            "eventName": event_name,
+            "s3": {"bucket": {"name": stack.input_bucket}, "object": {"key": key}},
+        }
+        return json.dumps({"Records": [record]})
+
+    event = body_event(
+        body("incoming/notes.txt"),
+        body("elsewhere/clip.mp4"),
+        body("incoming/clip.mp4", "ObjectRemoved:Delete"),
+        body("incoming/folder/"),
+        "this is not json",
+        json.dumps({"Records": "nope"}),
+        json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": stack.input_bucket}),
+    )
+    assert lambda_handler(event, FakeContext()) == {"batchItemFailures": []}
+    assert not stack.calls.get("InvokeEndpointAsync")
+    assert stack.client("dynamodb").scan(TableName=stack.jobs_table)["Count"] == 0

@@ -1,0 +1,384 @@
+"""Pure logic of the worker: sharding, naming, body streaming, request options, model lookup, output."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from reelsight.errors import ModelError, ParamError, UnsupportedMediaError, VideoError
+from reelsight.params import RunOptions
+from reelsight.results import Detections, FrameResult, FramesWriter, RunSummary, mask_to_rle
+from reelsight.worker import handler
+from reelsight.worker.handler import LoadedModel, SerializedPredictor
+from reelsight.worker.processing import (
+    HostInfo,
+    list_videos,
+    output_names,
+    read_resource_config,
+    shard,
+)
+
+# --- sharding and naming -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hosts", [1, 2, 3, 4, 7])
+def test_shards_are_disjoint_and_complete(hosts: int) -> None:
+    videos = [Path(f"v{i:02d}.mp4") for i in range(10)]
+    shares = [shard(videos, i, hosts) for i in range(hosts)]
+    flat = [v for share in shares for v in share]
+    assert sorted(flat) == videos
+    assert len(flat) == len(set(flat))
+    assert all(abs(len(a) - len(b)) <= 1 for a in shares for b in shares)
+
+
+def test_shard_rejects_bad_index() -> None:
+    with pytest.raises(ParamError):
+        shard([Path("a.mp4")], 2, 2)
+
+
+def test_host_index_follows_sorted_host_names(tmp_path: Path) -> None:
+    path = tmp_path / "resourceconfig.json"
+    path.write_text(json.dumps({"current_host": "algo-2", "hosts": ["algo-2", "algo-1", "algo-3"]}))
+    info = read_resource_config(path)
+    assert (info.index, info.count) == (1, 3)
+    assert read_resource_config(tmp_path / "missing.json") == HostInfo()
+    path.write_text(json.dumps({"current_host": "algo-9", "hosts": ["algo-1"]}))
+    with pytest.raises(ParamError, match="algo-9"):
+        read_resource_config(path)
+
+
+def test_list_videos_recursive_sorted_and_filtered(tmp_path: Path) -> None:
+    for rel in ["b.mp4", "a/c.MOV", "a/notes.txt", "z/d.mkv", "a/b/e.webm"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    assert [p.as_posix() for p in list_videos(tmp_path)] == ["a/b/e.webm", "a/c.MOV", "b.mp4", "z/d.mkv"]
+    with pytest.raises(ParamError, match="does not exist"):
+        list_videos(tmp_path / "nope")
+
+
+def test_output_names_disambiguate_equal_stems() -> None:
+    videos = [Path("x/clip.mp4"), Path("y/clip.mp4"), Path("clip.mov"), Path("other.mp4")]
+    names = output_names(videos)
+    assert len(set(names.values())) == len(videos)
+    assert names[Path("other.mp4")] == "other"
+    assert names[Path("x/clip.mp4")] == "x__clip_mp4"
+    assert all("/" not in n for n in names.values())
+
+
+# --- input_fn ----------------------------------------------------------------------------------------------
+
+
+def test_content_type_check() -> None:
+    assert handler.check_content_type("video/mp4") == ".mp4"
+    assert handler.check_content_type("video/quicktime; charset=binary") == ".mov"
+    assert handler.check_content_type(None) == ".bin"
+    assert handler.check_content_type("application/octet-stream") == ".bin"
+    with pytest.raises(UnsupportedMediaError, match="application/json"):
+        handler.check_content_type("application/json")
+
+
+def _chunked(data: bytes, size: int) -> bytes:
+    out = b""
+    for i in range(0, len(data), size):
+        piece = data[i : i + size]
+        out += f"{len(piece):x}\r\n".encode() + piece + b"\r\n"
+    return out + b"0\r\n\r\n"
+
+
+def test_input_fn_streams_fixed_and_chunked_bodies(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 5000
+    fixed = handler.input_fn(
+        io.BytesIO(data),
+        content_length=len(data),
+        chunked=False,
+        content_type="video/mp4",
+        work_dir=tmp_path,
+        max_bytes=10**7,
+    )
+    assert fixed.read_bytes() == data and fixed.suffix == ".mp4"
+    (tmp_path / "c").mkdir()
+    chunked = handler.input_fn(
+        io.BytesIO(_chunked(data, 70001)),
+        content_length=None,
+        chunked=True,
+        content_type=None,
+        work_dir=tmp_path / "c",
+        max_bytes=10**7,
+    )
+    assert chunked.read_bytes() == data
+
+
+@pytest.mark.parametrize(
+    ("body", "length", "chunked", "error", "status"),
+    [
+        (b"x" * 100, 100, False, handler.PayloadTooLarge, 413),
+        (_chunked(b"x" * 100, 30), None, True, handler.PayloadTooLarge, 413),
+        (b"x" * 10, 20, False, handler.RequestError, 400),
+        (b"", None, False, handler.LengthRequired, 411),
+        (b"", 0, False, VideoError, 422),
+    ],
+)
+def test_input_fn_rejects(
+    tmp_path: Path, body: bytes, length: int | None, chunked: bool, error: type, status: int
+) -> None:
+    with pytest.raises(error) as info:
+        handler.input_fn(
+            io.BytesIO(body),
+            content_length=length,
+            chunked=chunked,
+            content_type=None,
+            work_dir=tmp_path,
+            max_bytes=50,
+        )
+    assert handler.http_status_of(info.value) == status
+
+
+# --- request options ---------------------------------------------------------------------------------------
+
+
+def _loaded() -> LoadedModel:
+    options = RunOptions(model="ssdlite", weights="random", device="cpu")
+    return LoadedModel(predictor=None, options=options, source="random")
+
+
+def test_request_options_overrides_and_job_id() -> None:
+    model = _loaded()
+    req = handler.request_options(
+        model, "fps=2,mode=keyframes,job_id=abc-1,video_uri=s3://b/k.mp4", "ignored"
+    )
+    assert req.options.sampling.fps == 2.0 and req.options.sampling.mode == "keyframes"
+    assert (req.job_id, req.video_uri) == ("abc-1", "s3://b/k.mp4")
+    assert handler.request_options(model, None, "inf-7").job_id == "inf-7"
+    assert len(handler.request_options(model, "", None).job_id) == 32
+    # an alias of the loaded model is the loaded model
+    assert (
+        handler.request_options(model, "model=ssdlite320_mobilenet_v3_large", None).options.model == "ssdlite"
+    )
+
+
+@pytest.mark.parametrize(
+    ("attributes", "match"),
+    [
+        ("model=maskrcnn", "one model per endpoint"),
+        ("device=cuda", "device is fixed"),
+        ("weights=pretrained", "weights is fixed"),
+        ("fps=abc", "fps"),
+        ("colour=red", "unknown parameter"),
+        ("job_id=../../etc", "job_id"),
+        ("fps", "key=value"),
+    ],
+)
+def test_request_options_rejects(attributes: str, match: str) -> None:
+    with pytest.raises(ParamError, match=match):
+        handler.request_options(_loaded(), attributes, None)
+
+
+# --- model_fn ----------------------------------------------------------------------------------------------
+
+
+class FakeLoader:
+    """Records what model_fn asks for, and what the weights file holds at load time."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any], dict[str, bytes] | bytes | None]] = []
+
+    def __call__(self, name: str, **kwargs: Any) -> Any:
+        weights = Path(kwargs["weights"])
+        content: dict[str, bytes] | bytes | None = None
+        if weights.name.endswith((".tar", ".tar.gz")):
+            with tarfile.open(weights) as tar:
+                content = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}  # type: ignore[union-attr]
+        elif weights.is_file():
+            content = weights.read_bytes()
+        self.calls.append((name, kwargs, content))
+        return type("P", (), {"spec": type("S", (), {"name": name})()})()
+
+
+def _tar(path: Path, members: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_model_fn_order_of_sources(tmp_path: Path) -> None:
+    loader = FakeLoader()
+    defaults = RunOptions(model="ssdlite")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    handler.model_fn(empty, defaults, weights_from_env=False, loader=loader)
+    assert loader.calls[-1][1]["weights"] == "pretrained"
+    handler.model_fn(tmp_path / "absent", defaults, weights_from_env=False, loader=loader)
+    assert loader.calls[-1][1]["weights"] == "pretrained"
+
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "weights.pt").write_bytes(b"sd")
+    loaded = handler.model_fn(plain, defaults, weights_from_env=False, loader=loader)
+    assert loader.calls[-1][0] == "ssdlite" and loader.calls[-1][2] == b"sd"
+    assert loaded.options.weights == str(plain / "weights.pt")
+
+    handler.model_fn(
+        plain, RunOptions(model="ssdlite", weights="random"), weights_from_env=True, loader=loader
+    )
+    assert loader.calls[-1][1]["weights"] == "random"
+
+    packed = tmp_path / "packed"
+    packed.mkdir()
+    archive = _tar(packed / "model.tar.gz", {"model.pth": b"w", "config.json": b"{}"})
+    handler.model_fn(packed, defaults, weights_from_env=False, loader=loader)
+    assert loader.calls[-1][0] == "ssdlite" and loader.calls[-1][1]["weights"] == str(archive)
+    # the archive's config.json names the model it holds, so it is built for that model
+    _tar(packed / "model.tar.gz", {"model.pth": b"w", "config.json": b'{"model": "fasterrcnn"}'})
+    handler.model_fn(packed, defaults, weights_from_env=False, loader=loader)
+    assert loader.calls[-1][0] == "fasterrcnn"
+
+
+def test_model_fn_bundles_an_extracted_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "model.pth").write_bytes(b"weights!")
+    (model_dir / "config.json").write_text(json.dumps({"model": "fasterrcnn"}))
+    loader = FakeLoader()
+    loaded = handler.model_fn(model_dir, RunOptions(model="ssdlite"), weights_from_env=False, loader=loader)
+    assert loader.calls[0][2] == {"model.pth": b"weights!", "config.json": b'{"model": "fasterrcnn"}'}
+    assert loaded.options.weights == str(model_dir)
+    assert list((tmp_path / "tmp").iterdir()) == []  # the bundle is gone once loaded
+
+
+def test_model_fn_errors(tmp_path: Path) -> None:
+    two = tmp_path / "two"
+    two.mkdir()
+    (two / "a.pt").write_bytes(b"1")
+    (two / "b.pth").write_bytes(b"2")
+    with pytest.raises(ModelError, match="a.pt, b.pth"):
+        handler.model_fn(two, RunOptions(), weights_from_env=False, loader=FakeLoader())
+    lonely = tmp_path / "lonely"
+    lonely.mkdir()
+    (lonely / "config.json").write_text("{}")
+    with pytest.raises(ModelError, match="no model.pth"):
+        handler.model_fn(lonely, RunOptions(), weights_from_env=False, loader=FakeLoader())
+
+
+# --- the predictor lock and the hold hook ------------------------------------------------------------------
+
+
+class SlowPredictor:
+    def __init__(self) -> None:
+        self.active = 0
+        self.max_active = 0
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def predict(self, frames: list[Any], *, with_masks: bool = True) -> list[Any]:
+        with self._lock:
+            self.active += 1
+            self.calls += 1
+            self.max_active = max(self.max_active, self.active)
+        time.sleep(0.05)
+        with self._lock:
+            self.active -= 1
+        return []
+
+
+def test_serialized_predictor_takes_turns_and_holds(tmp_path: Path) -> None:
+    inner = SlowPredictor()
+    hold = tmp_path / "hold"
+    hold.touch()
+    wrapped = SerializedPredictor(inner, hold)
+    threads = [threading.Thread(target=wrapped.predict, args=([],)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    assert inner.calls == 0  # held while the file exists
+    hold.unlink()
+    for t in threads:
+        t.join(10)
+    assert inner.calls == 4 and inner.max_active == 1
+
+
+# --- output_fn ---------------------------------------------------------------------------------------------
+
+
+def _write_run(out_dir: Path, frames: int, with_masks: bool = True) -> RunSummary:
+    mask = np.zeros((120, 160), bool)
+    mask[10:60, 20:90] = True
+    mask[70:100, 5:150] = True
+    with FramesWriter(out_dir / "frames.jsonl") as writer:
+        for i in range(frames):
+            det = Detections(
+                xyxy=np.array([[20, 10, 90, 60]] * 3, np.float32),
+                labels=np.array([1, 3, 3]),
+                scores=np.array([0.9, 0.8, 0.7], np.float32),
+                class_names=["person", "car", "car"],
+                masks=[mask_to_rle(np.roll(mask, i + k, axis=1)) for k in range(3)] if with_masks else None,
+            )
+            writer.write(
+                FrameResult(frame_index=i * 30, timestamp=float(i), width=160, height=120, detections=det)
+            )
+    (out_dir / "contact_sheet.png").write_bytes(b"png")
+    summary = RunSummary(frames_sampled=frames, artifacts={"contact_sheet": "contact_sheet.png"})
+    return summary
+
+
+def test_output_fn_keeps_the_body_small(tmp_path: Path) -> None:
+    summary = _write_run(tmp_path, 40)
+    full = json.loads(handler.output_fn(summary, tmp_path, job_id="j", store=None, max_response_bytes=10**7))
+    assert len(full["frames"]) == 40 and "masks" in full["frames"][0]["detections"]
+    assert full["summary"]["artifacts"] == {}
+    assert any("REELSIGHT_ARTIFACT_BUCKET" in w for w in full["summary"]["warnings"])
+    size = len(json.dumps(full))
+    summary = _write_run(tmp_path, 40)
+    trimmed = json.loads(
+        handler.output_fn(summary, tmp_path, job_id="j", store=None, max_response_bytes=size // 2)
+    )
+    assert len(trimmed["frames"]) == 40
+    assert "masks" not in trimmed["frames"][0]["detections"]
+    assert any("masks left out" in w for w in trimmed["summary"]["warnings"])
+    summary = _write_run(tmp_path, 40)
+    bare = handler.output_fn(summary, tmp_path, job_id="j", store=None, max_response_bytes=2000)
+    assert json.loads(bare)["frames"] == [] and len(bare) < 4000
+
+
+def test_output_fn_uploads_artifacts(tmp_path: Path, aws_env: Any) -> None:
+    import boto3
+
+    from reelsight.worker.artifacts import ArtifactStore
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="unit-artifacts")
+    summary = _write_run(tmp_path, 3)
+    body = json.loads(
+        handler.output_fn(
+            summary,
+            tmp_path,
+            job_id="job-9",
+            store=ArtifactStore("unit-artifacts", "jobs/"),
+            max_response_bytes=10**6,
+        )
+    )
+    artifacts = body["summary"]["artifacts"]
+    assert artifacts["contact_sheet"] == "s3://unit-artifacts/jobs/job-9/artifacts/contact_sheet.png"
+    assert artifacts["frames_jsonl"] == "s3://unit-artifacts/jobs/job-9/artifacts/frames.jsonl"
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="unit-artifacts")["Contents"]}
+    assert keys == {
+        f"jobs/job-9/artifacts/{n}" for n in ("contact_sheet.png", "frames.jsonl", "summary.json")
+    }
+    stored = json.loads(
+        s3.get_object(Bucket="unit-artifacts", Key="jobs/job-9/artifacts/summary.json")["Body"].read()
+    )
+    assert stored["artifacts"] == artifacts
