@@ -57,6 +57,7 @@ def build_app(app: cdk.App, *, config: AppConfig | None = None, nag: bool = True
         network=network.network,
         data=data.refs,
         api_url=api_url(config.api),
+        api_token=api.api_token,
         env=env,
         description="reelsight pipeline: async endpoint, autoscaling, topics, Lambdas, monitoring",
     )

@@ -3,9 +3,12 @@
     python -m bench.run_bench [--seconds 10] [--quick] [--precision fp32 bf16] [--skip-memory]
 
 Speed: one 1080p30 H.264 clip, both sides in this process with the same seeded random
-Mask R-CNN weights; reelsight keeps the instance masks (COCO RLE). Both sides run at
-the same score floor (the seed's torchvision default, 0.05) so both handle the same
-detections. Sampled frames per second counts decode + inference + post-processing.
+Mask R-CNN weights; reelsight keeps the instance masks (COCO RLE, in source pixels). Both
+sides run at the same score floor (the seed's torchvision default, 0.05) so both handle
+similar numbers of detections. Sampled frames per second counts decode, inference and
+post-processing. The seed squashes every frame to 1024x1024, which torchvision shrinks to
+800x800 (0.64 Mpixel); reelsight keeps the aspect ratio, which at the default min_size 800
+means 750x1333 (1.0 Mpixel) for 1080p, so configurations may also set min_size.
 
 Memory: peak RSS of ``run_video`` on a 1-minute and a 10-minute clip, each in a fresh
 subprocess (low resolution, to keep it quick; what matters is growth with length).
@@ -26,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 SCORE_FLOOR = 0.05  # torchvision's default box_score_thresh, what the seed ran with
+MEMORY_MIN_SIZE = 180  # the memory clips are 320x180; keep the model at that size too
 
 
 def _device() -> Any:
@@ -82,9 +86,9 @@ def speed(seconds: float, precisions: list[str], workdir: Path, batch_size: int)
     }
     del seed_model
 
-    for precision in precisions:
-        resolved = "auto" if precision == "auto" else precision
-        if precision == "fp16" and device.type != "cuda":
+    for config in precisions:
+        resolved, _, min_size = config.partition("@")
+        if resolved == "fp16" and device.type != "cuda":
             continue
         predictor = load_predictor(
             "maskrcnn",
@@ -93,6 +97,7 @@ def speed(seconds: float, precisions: list[str], workdir: Path, batch_size: int)
             device=str(device),
             precision=resolved,
             score_threshold=SCORE_FLOOR,
+            model_kwargs={"min_size": int(min_size)} if min_size else None,
         )
         image = np.zeros((1080, 1920, 3), np.uint8)
         predictor.predict(
@@ -111,18 +116,19 @@ def speed(seconds: float, precisions: list[str], workdir: Path, batch_size: int)
         _sync()
         started = time.perf_counter()
         summary = run_video(
-            clip.path, options=options, out_dir=workdir / f"ours-{precision}", predictor=predictor
+            clip.path, options=options, out_dir=workdir / f"ours-{config}", predictor=predictor
         )
         _sync()
         ours_seconds = time.perf_counter() - started
         fps = summary.frames_sampled / ours_seconds
-        results[f"reelsight_{precision}"] = {
+        results[f"reelsight_{config}"] = {
             "frames": summary.frames_sampled,
             "seconds": round(ours_seconds, 2),
             "frames_per_second": round(fps, 4),
             "detections": summary.detections_total,
             "masks_kept": True,
             "precision": summary.model["precision"],
+            "model_min_size": int(min_size) if min_size else 800,
             "timings": summary.timings,
             "speedup_vs_seed": round(fps / results["seed002"]["frames_per_second"], 3),
         }
@@ -131,9 +137,13 @@ def speed(seconds: float, precisions: list[str], workdir: Path, batch_size: int)
 
 def memory_child(video: str, model: str, out_dir: str) -> None:
     """Runs in a fresh process: one run_video, then prints the peak RSS in MiB as JSON."""
+    from reelsight.models import load_predictor
     from reelsight.params import RunOptions, SamplingParams
     from reelsight.pipeline import run_video
 
+    predictor = load_predictor(
+        model, weights="random", score_threshold=0.0, model_kwargs={"min_size": MEMORY_MIN_SIZE}
+    )
     options = RunOptions(
         model=model,
         weights="random",
@@ -142,7 +152,7 @@ def memory_child(video: str, model: str, out_dir: str) -> None:
         include=frozenset({"masks", "contact_sheet"}),
         sampling=SamplingParams(fps=1.0),
     )
-    summary = run_video(video, options=options, out_dir=out_dir)
+    summary = run_video(video, options=options, out_dir=out_dir, predictor=predictor)
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(json.dumps({"peak_rss_mib": round(peak_kib / 1024, 1), "frames": summary.frames_sampled}))
 
@@ -150,7 +160,13 @@ def memory_child(video: str, model: str, out_dir: str) -> None:
 def memory(workdir: Path, model: str, minutes: tuple[float, float]) -> dict[str, Any]:
     from reelsight.testing.videos import write_video
 
-    results: dict[str, Any] = {"model": model, "resolution": "320x180", "fps_sampled": 1.0}
+    results: dict[str, Any] = {
+        "model": model,
+        "resolution": "320x180",
+        "model_min_size": MEMORY_MIN_SIZE,
+        "fps_sampled": 1.0,
+        "include": "masks+contact_sheet",
+    }
     for length in minutes:
         clip = write_video(
             workdir / f"mem{length:g}min.mp4", seconds=60 * length, fps=30, width=320, height=180, gop=30
@@ -198,8 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--precision",
         nargs="+",
-        default=["fp32", "bf16"],
-        help="reelsight precisions to measure (default: fp32 bf16; fp16 on CUDA only)",
+        default=["fp32", "bf16", "bf16@600"],
+        help="reelsight configurations to measure, PRECISION[@MIN_SIZE] (default: fp32 bf16 bf16@600; "
+        "fp16 on CUDA only; @600 gives a 16:9 frame about the seed's 800x800 pixel count)",
     )
     parser.add_argument("--batch-size", type=int, default=4, help="reelsight batch size (default 4)")
     parser.add_argument("--skip-speed", action="store_true")

@@ -60,6 +60,7 @@ class ApiServerStack(Stack):
             ),
         )
         self.api_url = host.url
+        self.api_token = host.token
         CfnOutput(self, "ApiUrl", value=host.url, description="Private URL of the API (inside the VPC)")
         CfnOutput(self, "ApiTokenSecretArn", value=host.token.secret_arn)
         CfnOutput(self, "ApiInstanceId", value=host.instance.instance_id)

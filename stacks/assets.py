@@ -16,7 +16,7 @@ IMAGE_ALWAYS_EXCLUDED: tuple[str, ...] = ("**/__pycache__", "**/*.pyc", "**/.pyt
 
 
 def dockerfile_sources(dockerfile: Path) -> list[str]:
-    """The repository paths a Dockerfile's COPY/ADD instructions read (multi-stage ``--from`` copies excluded)."""
+    """Repository paths read by a Dockerfile's COPY/ADD instructions (``--from`` stage copies excluded)."""
     sources: list[str] = []
     logical_lines = dockerfile.read_text().replace("\\\n", " ").splitlines()
     for line in logical_lines:

@@ -9,6 +9,7 @@ from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
@@ -43,6 +44,7 @@ class PipelineStack(Stack):
         network: Network,
         data: DataRefs,
         api_url: str | None,
+        api_token: secretsmanager.ISecret | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -99,6 +101,9 @@ class PipelineStack(Stack):
             input_bucket=input_bucket,
             results_bucket=results_bucket,
         )
+        if api_token is not None:
+            # Processing jobs read the API token to report their progress to the API host.
+            api_token.grant_read(processing.role)
         subnet_ids = network.vpc.select_subnets(subnet_type=network.private_subnet_type).subnet_ids
         functions = Functions(
             self,
@@ -126,6 +131,7 @@ class PipelineStack(Stack):
                 processing_security_group_ids=[network.processing_security_group.security_group_id],
                 processing_subnet_ids=subnet_ids,
                 api_url=api_url,
+                api_token_secret_arn=api_token.secret_arn if api_token is not None else None,
             ),
         )
         Monitoring(

@@ -1,8 +1,8 @@
 """One line per resource of each synthesized template: logical ID, type, role and key properties.
 
-Usage: ``python -m stacks.summary CDK_OUT_DIR OUTPUT_DIR`` writes ``OUTPUT_DIR/<stack>.txt``. Values that change
-with every source edit (asset hashes, user-data hashes in logical IDs) are masked so the summaries only change
-when the infrastructure does.
+Usage: ``python -m stacks.summary CDK_OUT_DIR OUTPUT_DIR`` writes ``OUTPUT_DIR/<stack>.txt``. Values that
+change with every source edit (asset hashes, user-data hashes in logical IDs) are masked, so the summaries
+only change when the infrastructure does.
 """
 
 from __future__ import annotations

@@ -163,7 +163,8 @@ def test_labels_that_disagree_with_the_model_are_rejected(artifact: Path, tmp_pa
     right = tmp_path / "three.txt"
     right.write_text("x\ny\nz\n")
     monkeypatch.setenv(envvars.LABELS_FILE, str(right))
-    assert load_mx_predictor("builtin_ssd", weights=str(artifact), device="cpu").class_names == ("x", "y", "z")
+    named = load_mx_predictor("builtin_ssd", weights=str(artifact), device="cpu")  # labels.txt inside too
+    assert named.class_names == ("x", "y", "z")
     monkeypatch.delenv(envvars.LABELS_FILE)
     unnamed = load_mx_predictor("builtin_ssd", weights=str(bare), device="cpu")
     assert unnamed.class_names == ("class_0", "class_1", "class_2")

@@ -17,6 +17,7 @@ from reelsight.frames import FrameTransform, SampledFrame
 from reelsight.models.registry import CITYSCAPES_CATEGORIES
 from reelsight.mx.loader import load_mx_predictor, spec_for
 from reelsight.mx.segmentation import load_segmenter
+from reelsight.render import colourize, semantic_palette
 from reelsight.results import read_frames_jsonl, read_summary
 from reelsight.testing.videos import WrittenVideo, frame_image, write_not_a_video
 
@@ -101,9 +102,13 @@ def test_process_contract_end_to_end(tmp_path: Path, clip_3s: WrittenVideo, mx_p
         counts = np.bincount(class_map.ravel(), minlength=19) / class_map.size
         for name, fraction in frame.semantic.fractions.items():
             assert counts[CITYSCAPES_CATEGORIES.index(name)] == pytest.approx(fraction, abs=1e-4)
-        colour = Image.open(result / "masks" / f"frame_{frame.frame_index:06d}.png")
-        assert colour.mode == "P" and colour.size == (320, 240)
-        assert np.array_equal(np.asarray(colour), class_map)  # palette indices are the class ids
+        # Seed 000's coloured mask, on by default in the MXNet backend (include mask_pngs).
+        colour = np.asarray(Image.open(result / "masks" / f"frame_{frame.frame_index:06d}.png"))
+        assert colour.shape == (240, 320, 3)
+        np.testing.assert_array_equal(colour, colourize(class_map, semantic_palette(CITYSCAPES_CATEGORIES)))
+    assert summary.model["framework"] == "mxnet"
+    assert summary.artifacts["contact_sheet"] == "contact_sheet.png"
+    assert Image.open(result / summary.artifacts["contact_sheet"]).size[0] > 0
 
 
 def test_seeded_random_weights_reproduce_and_baked_weights_load(

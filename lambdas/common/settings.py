@@ -52,6 +52,7 @@ class Settings:
     kms_key_arn: str = ""
     results_topic_arn: str = ""
     api_url: str = ""
+    api_token_secret_arn: str = ""
     results_max_fetch_bytes: int = 8 * 1024 * 1024
     idempotency_ttl_seconds: int = 7 * 24 * 3600
 
@@ -85,6 +86,7 @@ class Settings:
             kms_key_arn=env.get(envvars.KMS_KEY_ARN, ""),
             results_topic_arn=env.get(envvars.RESULTS_TOPIC_ARN, ""),
             api_url=env.get(envvars.API_URL, ""),
+            api_token_secret_arn=env.get(envvars.API_TOKEN_SECRET_ARN, ""),
             results_max_fetch_bytes=_int(
                 env, envvars.RESULTS_MAX_FETCH_BYTES, 8 * 1024 * 1024, 1024, 1 << 30
             ),

@@ -172,7 +172,10 @@ def dispatch_object(
             settings=settings,
         )
         content_type = routing.content_type_for(event.key, head.get("ContentType"))
-        attributes = routing.custom_attributes(job_id, wanted.overrides) if route == routing.ASYNC else ""
+        attributes = ""
+        if route == routing.ASYNC:
+            video_uri = s3_uri(event.bucket, event.key)
+            attributes = routing.custom_attributes(job_id, wanted.overrides, video_uri=video_uri)
     except ParamError as exc:
         return _fail(event, job_id, f"invalid parameters: {exc}", settings, clients, details)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from lambdas.common.settings import Settings
 from reelsight.errors import ModelError, ParamError
@@ -104,9 +105,17 @@ def content_type_for(key: str, head_content_type: str | None) -> str:
     return CONTENT_TYPES.get(posixpath.splitext(key)[1].lower(), "application/octet-stream")
 
 
-def custom_attributes(job_id: str, overrides: Mapping[str, str]) -> str:
-    """``job_id=<id>,k=v,...`` for InvokeEndpointAsync; ParamError when SageMaker would refuse it."""
+def custom_attributes(job_id: str, overrides: Mapping[str, str], video_uri: str | None = None) -> str:
+    """``job_id=<id>,k=v,...[,video_uri=...]`` for InvokeEndpointAsync; ParamError if SageMaker would refuse.
+
+    The source URI travels percent-encoded (SageMaker takes printable ASCII only) so the worker can name
+    the video in its summary; it is left out rather than failing the job when it would not fit.
+    """
     text = ",".join([f"job_id={job_id}", *(f"{k}={v}" for k, v in sorted(overrides.items()))])
+    if video_uri:
+        with_uri = f"{text},video_uri={quote(video_uri, safe='/:')}"
+        if len(with_uri) <= CUSTOM_ATTRIBUTES_LIMIT:
+            text = with_uri
     if not text.isascii() or any(not 32 <= ord(ch) < 127 for ch in text):
         raise ParamError("parameters sent to the endpoint must be printable ASCII")
     if len(text) > CUSTOM_ATTRIBUTES_LIMIT:

@@ -75,6 +75,9 @@ def processing_environment(settings: Settings, job_id: str, overrides: Mapping[s
         environment[_ENV_FOR_KEY[key]] = value
     if settings.api_url:
         environment[envvars.API_URL] = settings.api_url
+        if settings.api_token_secret_arn:
+            # The job reads the token itself; the secret's value never appears in the job description.
+            environment[envvars.API_TOKEN_SECRET_ARN] = settings.api_token_secret_arn
     return environment
 
 

@@ -125,6 +125,11 @@ class ManagedProcess:
         except (urllib.error.URLError, OSError):
             return False
 
+    def terminate(self) -> None:
+        """Ask the process group to stop (SIGTERM) without waiting."""
+        if self.proc is not None and self.proc.poll() is None:
+            kill_group(self.proc.pid, signal.SIGTERM)
+
     def stop(self, grace: float = 10.0) -> None:
         if self.proc is None:
             return
@@ -186,6 +191,10 @@ def stack_names(plan: StackPlan) -> dict[str, str | None]:
     }
 
 
+class StartInterrupted(Exception):
+    """Asked to stop while starting."""
+
+
 class Supervisor:
     def __init__(self, options: LocalOptions) -> None:
         self.options = options
@@ -215,6 +224,8 @@ class Supervisor:
     # --- lifecycle ---
 
     def _spawn(self, proc: ManagedProcess) -> ManagedProcess:
+        if self.stop_event.is_set():
+            raise StartInterrupted()
         self.processes[proc.name] = proc
         proc.start()
         log.info("started %s (pid %s)", proc.name, proc.pid)
@@ -409,6 +420,8 @@ class Supervisor:
         )
         self._wait_healthy(endpoint, 30)
         self._wait_healthy(worker, self.options.startup_timeout)
+        if self.stop_event.is_set():
+            raise StartInterrupted()
         self._save("ready", ready_at=time.time())
         log.info("local stack ready (%s)", self.marker)
 
@@ -462,7 +475,11 @@ class Supervisor:
     def shutdown(self) -> None:
         status = self.state.get("status")
         self._save("stopping")
-        for proc in reversed(list(self.processes.values())):
+        # Everything but moto stops at once (they may still be talking to it), then moto.
+        for proc in self.processes.values():
+            if proc.name != "moto":
+                proc.terminate()
+        for proc in sorted(self.processes.values(), key=lambda p: p.name == "moto"):
             began = time.monotonic()
             proc.stop()
             log.info("stopped %s in %.1fs", proc.name, time.monotonic() - began)
@@ -477,6 +494,8 @@ class Supervisor:
             self.start()
             if not self.stop_event.is_set():
                 self.watch()
+        except StartInterrupted:
+            log.info("stopped while starting")
         except Exception as exc:
             log.exception("local stack failed")
             self._save("failed", error=str(exc))

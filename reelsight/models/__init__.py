@@ -65,7 +65,7 @@ def load_predictor(
             "(this environment has PyTorch, and GluonCV cannot import beside it)"
         )
     if weights.endswith(".onnx"):
-        return _load_onnx(weights, spec, device)
+        return _load_onnx(weights, spec, device, score_threshold)
 
     from reelsight.models import weights as weight_loading
     from reelsight.models.predictor import TorchvisionPredictor, resolve_device, resolve_precision
@@ -111,12 +111,14 @@ def load_predictor(
     )
 
 
-def _load_onnx(path: str, spec: ModelSpec, device: str) -> Predictor:
+def _load_onnx(path: str, spec: ModelSpec, device: str, score_threshold: float) -> Predictor:
     try:
-        from reelsight.models import onnx_backend  # type: ignore[attr-defined]
+        from reelsight.models import onnx_backend
     except ImportError as exc:
         raise ModelError(
             f"ONNX weights ({path}) need reelsight.models.onnx_backend, not available: {exc}"
         ) from exc
-    predictor: Predictor = onnx_backend.load_onnx_predictor(path, spec_name=spec.name, device=device)
+    predictor: Predictor = onnx_backend.load_onnx_predictor(
+        path, spec_name=spec.name, device=device, score_threshold=score_threshold
+    )
     return predictor

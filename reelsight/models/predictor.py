@@ -77,6 +77,8 @@ class TorchvisionPredictor:
         self.precision = precision
         self.score_threshold = float(score_threshold)
         self.mask_threshold = mask_threshold
+        if getattr(module, "aux_classifier", None) is not None:
+            module.aux_classifier = None  # type: ignore[assignment]  # training-only head; skip its cost
         module = module.eval().to(device)
         if precision == "bf16" and device.type == "cpu":
             module = module.to(memory_format=torch.channels_last)  # oneDNN's fast layout for bf16

@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run one video into an output folder")
     run.add_argument("video", help="video file")
-    run.add_argument("out_dir", help="output folder (frames.jsonl, summary.json, masks/, class_maps/)")
+    run.add_argument("out_dir", help="output folder (frames.jsonl, summary.json, class_maps/, masks/, ...)")
     run.add_argument(
         "--model", default=None, help="deeplab_resnet101_citys (default), a zoo name, builtin_ssd"
     )
@@ -88,8 +88,8 @@ def _run(args: argparse.Namespace) -> int:
 
     from reelsight.mx.loader import load_mx_predictor
     from reelsight.mx.processing import default_environment
-    from reelsight.mx.runner import run_video_mx
     from reelsight.params import options_from_env, parse_key_values
+    from reelsight.pipeline import run_video
 
     overrides = parse_key_values(args.options)
     if args.model:
@@ -105,7 +105,7 @@ def _run(args: argparse.Namespace) -> int:
         batch_size=options.batch_size,
         labels=args.labels,
     )
-    summary = run_video_mx(args.video, options=options, out_dir=args.out_dir, predictor=predictor)
+    summary = run_video(args.video, options=options, out_dir=args.out_dir, predictor=predictor)
     print(
         json.dumps(
             {"status": summary.status, "frames_sampled": summary.frames_sampled, "out_dir": str(args.out_dir)}

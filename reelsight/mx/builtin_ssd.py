@@ -45,6 +45,14 @@ class BuiltinSSD:
     has_label_input: bool
     batch_size: int
 
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.class_names
+
+    @property
+    def precision(self) -> str:
+        return "fp32"
+
     def predict(self, frames: list[Any], *, with_masks: bool = True) -> list[FrameResult]:
         results: list[FrameResult] = []
         for start in range(0, len(frames), self.batch_size):

@@ -2,7 +2,8 @@
 
 ``reelsight.worker.processing`` owns the contract (resourceconfig.json, the job config,
 inputs and outputs under /opt/ml/processing, the per-video folders, manifest.json and the
-ExitMessage); this module supplies the MXNet predictor and runner it calls.
+ExitMessage) and ``reelsight.pipeline`` runs each video; this module supplies the MXNet
+predictor they call, and the MXNet defaults.
 """
 
 from __future__ import annotations
@@ -15,22 +16,26 @@ from reelsight import envvars
 from reelsight.worker import processing
 
 DEFAULT_MODEL = "deeplab_resnet101_citys"
+# Seed 000 wrote a coloured mask per sampled frame: mask_pngs is on unless a run says otherwise.
+DEFAULT_INCLUDE = "masks+mask_pngs+contact_sheet"
+_DEFAULTS = {envvars.MODEL: DEFAULT_MODEL, envvars.INCLUDE: DEFAULT_INCLUDE}
 
 
 def default_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """``environ`` with the MXNet default model when neither it nor the job config names one."""
+    """``environ`` plus the MXNet defaults (model, include) that neither it nor the job config sets."""
     merged = dict(environ)
     job_config = processing.read_job_config(
         Path(environ.get(envvars.JOB_CONFIG) or processing.DEFAULT_JOB_CONFIG)
     )
     job_env = job_config.get("Environment") or {}
-    if not merged.get(envvars.MODEL) and not job_env.get(envvars.MODEL):
-        merged[envvars.MODEL] = DEFAULT_MODEL
+    for name, value in _DEFAULTS.items():
+        if not merged.get(name) and not job_env.get(name):
+            merged[name] = value
     return merged
 
 
 def run_mx_job(settings: processing.ProcessSettings, *, labels: str | None = None) -> int:
-    """``reelsight.worker.processing.run_job`` with the MXNet predictor and runner plugged in."""
+    """``reelsight.worker.processing.run_job`` with the MXNet predictor plugged in."""
 
     def load(settings: processing.ProcessSettings) -> Any:
         from reelsight.mx.loader import load_mx_predictor
@@ -45,20 +50,5 @@ def run_mx_job(settings: processing.ProcessSettings, *, labels: str | None = Non
             labels=labels,
         )
 
-    def infer(settings: processing.ProcessSettings, rel: Path, out_dir: Path, predictor: Any, progress: Any):
-        from reelsight.mx.runner import run_video_mx
-
-        uri = f"{settings.input_uri.rstrip('/')}/{rel.as_posix()}" if settings.input_uri else rel.as_posix()
-        return run_video_mx(
-            settings.input_dir / rel,
-            options=settings.options,
-            out_dir=out_dir,
-            predictor=predictor,
-            progress=progress,
-            video_uri=uri,
-        )
-
-    # run_job looks these two hooks up at call time; this process only ever runs MXNet models.
-    processing._load_predictor = load  # type: ignore[assignment]
-    processing._infer = infer  # type: ignore[assignment]
-    return processing.run_job(settings)
+    # Videos then go through reelsight.pipeline.run_video like the torch models' do.
+    return processing.run_job(settings, load=load)

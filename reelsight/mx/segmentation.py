@@ -22,12 +22,12 @@ from reelsight.results import FrameResult, SemanticResult
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
-# Model-zoo name suffix -> (palette name for gluoncv.utils.viz, dataset class list or None).
-_DATASETS: dict[str, tuple[str, tuple[str, ...] | None]] = {
-    "citys": ("citys", CITYSCAPES_CATEGORIES),
-    "voc": ("pascal_voc", VOC_CATEGORIES),
-    "coco": ("pascal_voc", VOC_CATEGORIES),
-    "ade": ("ade20k", None),
+# Model-zoo name suffix -> the dataset's class list (None: look it up in gluoncv).
+_DATASETS: dict[str, tuple[str, ...] | None] = {
+    "citys": CITYSCAPES_CATEGORIES,
+    "voc": VOC_CATEGORIES,
+    "coco": VOC_CATEGORIES,
+    "ade": None,
 }
 
 
@@ -40,7 +40,6 @@ class GluonSegmenter:
     ctx: mx.Context
     device: str
     weights_info: dict[str, Any]
-    palette: str
     class_names: tuple[str, ...] = field(default=())
 
     def predict(self, frames: list[Any], *, with_masks: bool = True) -> list[FrameResult]:
@@ -70,9 +69,7 @@ class GluonSegmenter:
         class_map = to_source_size(class_map, frame)
         counts = np.bincount(class_map.ravel(), minlength=len(self.class_names))
         total = float(class_map.size)
-        fractions = {
-            self.class_names[c]: float(counts[c]) / total for c in np.flatnonzero(counts) if c < len(counts)
-        }
+        fractions = {self.class_names[c]: float(counts[c]) / total for c in np.flatnonzero(counts)}
         width, height = frame.source_size
         return FrameResult(
             frame_index=frame.index,
@@ -83,11 +80,13 @@ class GluonSegmenter:
             semantic=SemanticResult(fractions=fractions, class_map=class_map),
         )
 
-    def colourise(self, class_map: np.ndarray) -> Any:
-        """The seed's coloured mask: a palette PIL image in the dataset's colours."""
-        from gluoncv.utils.viz import get_color_pallete
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.class_names
 
-        return get_color_pallete(class_map, dataset=self.palette)
+    @property
+    def precision(self) -> str:
+        return "fp32"
 
 
 def to_source_size(class_map: np.ndarray, frame: Any) -> np.ndarray:
@@ -101,13 +100,8 @@ def to_source_size(class_map: np.ndarray, frame: Any) -> np.ndarray:
     return np.asarray(transform.to_source_mask(class_map), dtype=np.uint8)
 
 
-def _dataset_of(name: str) -> tuple[str, tuple[str, ...] | None]:
-    suffix = name.rsplit("_", 1)[-1]
-    return _DATASETS.get(suffix, ("pascal_voc", None))
-
-
 def class_names_for(name: str, nclass: int) -> tuple[str, ...]:
-    _, classes = _dataset_of(name)
+    classes = _DATASETS.get(name.rsplit("_", 1)[-1])
     if classes is None and name.endswith("_ade"):
         from gluoncv.data import ADE20KSegmentation
 
@@ -142,8 +136,11 @@ def baked_weights(name: str) -> Path | None:
 
 def _forward_once(net: Any, ctx: mx.Context) -> None:
     x = mx.nd.zeros((1, 3, 64, 64), ctx=ctx)
-    out = net.demo(x) if hasattr(net, "demo") else net(x)
-    mx.nd.waitall() if out is not None else None
+    if hasattr(net, "demo"):
+        net.demo(x)
+    else:
+        net(x)
+    mx.nd.waitall()
 
 
 def load_segmenter(
@@ -182,7 +179,6 @@ def load_segmenter(
             except (mx.base.MXNetError, AssertionError, ValueError) as exc:
                 raise ModelError(f"cannot load {params} into {spec.name}: {exc}") from None
             source = str(params)
-    palette, _ = _dataset_of(spec.name)
     nclass = int(getattr(net, "nclass", 0) or len(spec.classes))
     classes = spec.classes if len(spec.classes) == nclass else class_names_for(spec.name, nclass)
     info = {"weights": weights, "weights_source": source, "random_weights": weights == "random"}
@@ -192,6 +188,5 @@ def load_segmenter(
         ctx=ctx,
         device=device_name,
         weights_info=info,
-        palette=palette,
         class_names=tuple(classes),
     )

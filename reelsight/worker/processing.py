@@ -15,7 +15,7 @@ import os
 import time
 import traceback
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -185,9 +185,20 @@ def settings_from_environment(
         input_uri=s3_input.get("S3Uri"),
         distribution=s3_input.get("S3DataDistributionType"),
         api_url=merged.get(envvars.API_URL) or None,
-        api_token=merged.get(envvars.API_TOKEN) or None,
+        api_token=_api_token(merged) if merged.get(envvars.API_URL) else None,
         progress_interval=float(interval) if interval else 2.0,
     )
+
+
+def _api_token(environ: Mapping[str, str]) -> str | None:
+    """The API token from the environment, Secrets Manager or SSM; None (progress off) when unavailable."""
+    from reelsight.api.auth import token_source_from_env
+
+    try:
+        return token_source_from_env(environ).get() or None
+    except Exception as exc:  # progress is best effort and must never fail the job
+        log.warning("progress reports are off: no API token (%s)", exc)
+        return None
 
 
 def _first_local_path(job_config: Mapping[str, Any]) -> str | None:
@@ -231,11 +242,27 @@ class VideoOutcome:
         }
 
 
-def run_job(settings: ProcessSettings) -> int:
-    """Process this host's share of the videos; returns the exit code."""
+LoadFn = Callable[[ProcessSettings], Any]
+InferFn = Callable[[ProcessSettings, Path, Path, Any, Callable[[int, int | None], None]], Any]
+
+
+def run_job(settings: ProcessSettings, *, load: LoadFn | None = None, infer: InferFn | None = None) -> int:
+    """Process this host's share of the videos; returns the exit code.
+
+    ``load(settings)`` builds the predictor and ``infer(settings, rel, out_dir, predictor,
+    progress)`` runs one video and returns its RunSummary; the defaults use
+    ``reelsight.models.load_predictor`` and ``reelsight.pipeline.run_video`` (another framework's
+    image passes its own).
+    """
+    load = load or _load_predictor
+    infer = infer or _infer
     started = time.monotonic()
     notes: list[str] = []
-    everything = list_videos(settings.input_dir)
+    try:
+        everything = list_videos(settings.input_dir)
+    except ReelsightError as exc:
+        _write_message(settings.message_file, f"reelsight process {settings.host.current_host}: {exc}")
+        raise
     names = output_names(everything)
     mine = everything
     if settings.custom_sharding and settings.host.count > 1:
@@ -262,9 +289,9 @@ def run_job(settings: ProcessSettings) -> int:
     fatal: str | None = None
     fatal_code = 1
     try:
-        predictor = _load_predictor(settings) if mine and settings.mode == "infer" else None
+        predictor = load(settings) if mine and settings.mode == "infer" else None
         for rel in mine:
-            outcomes.append(_process_one(settings, rel, names[rel], predictor, reporter))
+            outcomes.append(_process_one(settings, rel, names[rel], predictor, reporter, infer))
     except Exception as exc:  # the model cannot load: nothing can run
         if not isinstance(exc, ReelsightError):
             log.error("%s", traceback.format_exc())
@@ -301,7 +328,12 @@ def _load_predictor(settings: ProcessSettings) -> Any:
 
 
 def _process_one(
-    settings: ProcessSettings, rel: Path, name: str, predictor: Any, reporter: ProgressReporter | None
+    settings: ProcessSettings,
+    rel: Path,
+    name: str,
+    predictor: Any,
+    reporter: ProgressReporter | None,
+    infer: InferFn,
 ) -> VideoOutcome:
     video = rel.as_posix()
     out_dir = settings.output_dir / name
@@ -317,7 +349,7 @@ def _process_one(
             frames, partial, warnings = _extract_frames(settings, settings.input_dir / rel, out_dir, progress)
             status = "partial" if partial else "ok"
         else:
-            summary = _infer(settings, rel, out_dir, predictor, progress)
+            summary = infer(settings, rel, out_dir, predictor, progress)
             frames, warnings = summary.frames_sampled, list(summary.warnings)
             status = summary.status
             if status == "failed":

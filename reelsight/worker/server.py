@@ -124,7 +124,9 @@ class WorkerRequestHandler(BaseHTTPRequestHandler):
     server: WorkerServer
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.info("%s %s", self.address_string(), format % args)
+        # SageMaker pings every few seconds; those lines only matter when debugging.
+        level = logging.DEBUG if urlsplit(getattr(self, "path", "")).path == "/ping" else logging.INFO
+        log.log(level, "%s %s", self.address_string(), format % args)
 
     def do_GET(self) -> None:
         path = urlsplit(self.path).path

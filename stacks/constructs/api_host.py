@@ -68,6 +68,8 @@ class ApiHost(Construct):
             description="reelsight API host: read jobs, presign results and uploads, read its token",
         )
         jobs_table.grant_read_data(role)
+        # POST /v1/jobs/{id}/progress writes forward-only progress onto the job record.
+        jobs_table.grant(role, "dynamodb:UpdateItem")
         results_bucket.grant_read(role)
         input_bucket.grant_put(role, f"{UPLOAD_PREFIX}*")
         self.token.grant_read(role)

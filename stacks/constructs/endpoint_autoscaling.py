@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration, Fn
+from aws_cdk import Aws, Duration, Fn
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
@@ -13,6 +14,12 @@ from stacks.config import ENDPOINT_VARIANT, EndpointConfig
 from stacks.tagging import role_tag
 
 NAMESPACE = "AWS/SageMaker"
+# Application Auto Scaling creates this service-linked role on first use; naming it keeps CDK from creating an
+# empty role of its own, which would have no permission to change the endpoint.
+SERVICE_LINKED_ROLE = (
+    "iam::{account}:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
+    "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
+)
 
 
 class EndpointAutoscaling(Construct):
@@ -34,6 +41,12 @@ class EndpointAutoscaling(Construct):
             scalable_dimension="sagemaker:variant:DesiredInstanceCount",
             min_capacity=0,
             max_capacity=config.max_instances,
+            role=iam.Role.from_role_arn(
+                self,
+                "ServiceLinkedRole",
+                f"arn:{Aws.PARTITION}:" + SERVICE_LINKED_ROLE.format(account=Aws.ACCOUNT_ID),
+                mutable=False,
+            ),
         )
         # The target is registered after the endpoint exists and deregistered before it is deleted.
         self.target.node.add_dependency(endpoint)

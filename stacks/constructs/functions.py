@@ -64,6 +64,7 @@ class FunctionInputs:
     processing_security_group_ids: list[str]
     processing_subnet_ids: list[str]
     api_url: str | None
+    api_token_secret_arn: str | None = None
 
 
 class Functions(Construct):
@@ -114,6 +115,8 @@ class Functions(Construct):
         }
         if inputs.api_url:
             dispatch_env[envvars.API_URL] = inputs.api_url
+        if inputs.api_token_secret_arn:
+            dispatch_env[envvars.API_TOKEN_SECRET_ARN] = inputs.api_token_secret_arn
 
         self.dispatcher = self._function(
             "Dispatcher",

@@ -95,7 +95,8 @@ class WorkerEndpoint(Construct):
         self.endpoint_config = sagemaker.CfnEndpointConfig(
             self,
             "Config",
-            kms_key_id=key.key_arn,
+            # No volume KmsKeyId: GPU instances such as ml.g4dn/ml.g5 carry local NVMe storage, which is
+            # encrypted by the instance hardware, and CreateEndpointConfig rejects a key for them.
             production_variants=[
                 sagemaker.CfnEndpointConfig.ProductionVariantProperty(
                     variant_name=ENDPOINT_VARIANT,

@@ -38,7 +38,8 @@ def test_dockerfile_is_hadolint_clean_and_runs_as_non_root() -> None:
     assert users and users[-1] not in ("0", "root")
     assert re.search(r"^FROM python:3\.11[.\d]*-slim", text, re.MULTILINE)
     assert "containers/api/requirements.txt" in text
-    assert '"--port", "8000"' in text
+    assert re.search(r"^EXPOSE 8000$", text, re.MULTILINE)
+    assert re.search(r'^CMD \["--host", "0\.0\.0\.0"\]$', text, re.MULTILINE)
 
 
 def test_image_pins_match_the_repository() -> None:

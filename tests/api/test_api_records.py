@@ -98,3 +98,23 @@ def test_list_item_normalises_times_and_types() -> None:
 )
 def test_frame_index_of(key: str, index: int | None) -> None:
     assert frame_index_of(key) == index
+
+
+def test_listen_address_from_options_then_environment() -> None:
+    import argparse
+
+    from reelsight.cli.api import listen_address
+    from reelsight.errors import ParamError
+
+    def args(host: str | None = None, port: int | None = None) -> argparse.Namespace:
+        return argparse.Namespace(host=host, port=port)
+
+    assert listen_address(args(), {}) == ("127.0.0.1", 8000)
+    assert listen_address(args(), {"REELSIGHT_HOST": "0.0.0.0", "REELSIGHT_PORT": "9001"}) == (
+        "0.0.0.0",
+        9001,
+    )
+    assert listen_address(args("127.0.0.1", 8123), {"REELSIGHT_PORT": "9001"}) == ("127.0.0.1", 8123)
+    for bad in ({"REELSIGHT_PORT": "http"}, {"REELSIGHT_PORT": "70000"}):
+        with pytest.raises(ParamError):
+            listen_address(args(), bad)

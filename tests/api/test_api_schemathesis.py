@@ -16,7 +16,7 @@ EXCLUDED = "positive_data_acceptance"
 
 
 def test_schema_fuzzing_finds_no_server_errors(
-    start_api: Callable[..., ApiServer], api_aws: ApiResources, artifacts_dir: Path
+    start_api: Callable[..., ApiServer], api_aws: ApiResources, artifacts_dir: Path, tmp_path: Path
 ) -> None:
     # Its own server: unauthenticated probes must not lock the address out of the other tests.
     server = start_api(REELSIGHT_API_AUTH_FAILURES_PER_MINUTE="1000000")
@@ -40,6 +40,7 @@ def test_schema_fuzzing_finds_no_server_errors(
         capture_output=True,
         text=True,
         timeout=120,
+        cwd=tmp_path,  # schemathesis keeps a cache in ./.schemathesis
         env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
     )  # fmt: skip
     assert answer.returncode == 0, answer.stdout[-6000:] + answer.stderr[-2000:]

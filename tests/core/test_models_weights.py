@@ -121,14 +121,25 @@ def test_bad_checkpoints_are_model_errors(tmp_path: Path) -> None:
         load_predictor("ssdlite", weights=str(empty_tar))
 
 
-def test_onnx_weights_go_to_the_onnx_backend(tmp_path: Path) -> None:
-    try:
-        import reelsight.models.onnx_backend  # noqa: F401
-    except ImportError:
-        with pytest.raises(ModelError, match="onnx_backend"):
-            load_predictor("ssdlite", weights=str(tmp_path / "m.onnx"))
-    else:
-        pytest.skip("the ONNX backend is installed; its own tests cover it")
+def test_onnx_weights_go_to_the_onnx_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    calls: list[tuple[str, dict]] = []
+    stub = types.ModuleType("reelsight.models.onnx_backend")
+
+    def load_onnx_predictor(path: str, **kwargs: object) -> str:
+        calls.append((path, dict(kwargs)))
+        return "onnx predictor"
+
+    stub.load_onnx_predictor = load_onnx_predictor  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "reelsight.models.onnx_backend", stub)
+    import reelsight.models
+
+    monkeypatch.setattr(reelsight.models, "onnx_backend", stub, raising=False)
+    path = str(tmp_path / "m.onnx")
+    assert load_predictor("ssdlite", weights=path, device="cpu", score_threshold=0.3) == "onnx predictor"
+    assert calls == [(path, {"spec_name": "ssdlite", "device": "cpu", "score_threshold": 0.3})]
 
 
 @pytest.fixture()
@@ -161,3 +172,18 @@ def test_offline_pretrained_with_fallback_flags_random_weights(
     assert predictor.weights_info["random_weights"] is True
     assert "fallback" in predictor.weights_info["weights_source"]
     assert "FALLING BACK TO RANDOM WEIGHTS" in caplog.text
+
+
+def test_checkpoint_with_training_aux_head_loads_and_skips_it(tmp_path: Path) -> None:
+    import torchvision
+
+    torch.manual_seed(1)
+    net = torchvision.models.segmentation.deeplabv3_mobilenet_v3_large(
+        weights=None, weights_backbone=None, aux_loss=True
+    )
+    assert any(k.startswith("aux_classifier.") for k in net.state_dict())
+    path = tmp_path / "with_aux.pth"
+    torch.save(net.state_dict(), path)
+    predictor = load_predictor("deeplabv3_mobilenet_v3", weights=str(path))
+    assert predictor.module.aux_classifier is None  # type: ignore[attr-defined]
+    assert torch.equal(_state(predictor)["classifier.4.weight"], net.state_dict()["classifier.4.weight"])

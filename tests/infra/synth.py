@@ -34,7 +34,11 @@ def synthesize(outdir: Path, *, context: dict[str, Any] | None = None, nag: bool
     from app import build_app
 
     # The same context the CDK CLI passes (path and asset metadata on), then cdk.json's, then overrides.
-    cli_context = {"aws:cdk:enable-path-metadata": True, "aws:cdk:enable-asset-metadata": True}
+    cli_context = {
+        "aws:cdk:enable-path-metadata": True,
+        "aws:cdk:enable-asset-metadata": True,
+        "aws:cdk:version-reporting": False,  # cdk.json's "versionReporting": false
+    }
     app = cdk.App(outdir=str(outdir), context={**cli_context, **cdk_json_context(), **(context or {})})
     stacks = build_app(app, nag=nag)
     app.synth()

@@ -120,6 +120,7 @@ def test_scaling_target_and_policies(synthesized: Synthesized) -> None:
     assert (props["MinCapacity"], props["MaxCapacity"]) == (0, 5)
     assert props["ScalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
     assert props["ServiceNamespace"] == "sagemaker"
+    assert "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint" in json.dumps(props["RoleARN"])
     assert props["ResourceId"] == {
         "Fn::Join": ["", ["endpoint/", {"Fn::GetAtt": [endpoint_id, "EndpointName"]}, "/variant/AllTraffic"]]
     }

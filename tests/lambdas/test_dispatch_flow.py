@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from botocore.exceptions import ClientError
@@ -83,7 +84,8 @@ def test_real_notifications_with_awkward_keys_start_one_invocation_each(stack: S
         assert job["status_history"][0]["status"] == "QUEUED"
         call = next(c for c in calls if c["InferenceId"] == job_id)
         assert call["EndpointName"] == stack.env[envvars.ENDPOINT_NAME]
-        assert call["CustomAttributes"] == f"job_id={job_id},fps=2,model=fasterrcnn"
+        source_uri = quote(f"s3://{stack.input_bucket}/{key}", safe="/:")
+        assert call["CustomAttributes"] == f"job_id={job_id},fps=2,model=fasterrcnn,video_uri={source_uri}"
         assert call["InvocationTimeoutSeconds"] == 3600
         assert call["RequestTTLSeconds"] == 21600
     # The status index lists them.

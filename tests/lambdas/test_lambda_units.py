@@ -205,3 +205,10 @@ def test_processing_request_encrypts_volumes_only_where_sagemaker_allows() -> No
     assert "VolumeKmsKeyId" not in nvme["ProcessingResources"]["ClusterConfig"]
     with pytest.raises(Exception, match="REELSIGHT_PROCESSING_ROLE_ARN"):
         processing_request(Settings(), job_id="j", input_location="s3://b/k", overrides={})
+
+
+def test_custom_attributes_carry_the_source_uri_percent_encoded() -> None:
+    text = routing.custom_attributes("j", {"fps": "2"}, video_uri="s3://b/incoming/a b,ü.mp4")
+    assert text == "job_id=j,fps=2,video_uri=s3://b/incoming/a%20b%2C%C3%BC.mp4"
+    long_uri = "s3://b/" + "x" * 1100
+    assert routing.custom_attributes("j", {}, video_uri=long_uri) == "job_id=j"

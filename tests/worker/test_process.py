@@ -190,6 +190,10 @@ def test_exit_codes(mixed_input: Path, tmp_path: Path) -> None:
     assert result.returncode == 1
     assert json.loads((all_failed.output / "y" / "error.json").read_text())["error"]["type"] == "VideoError"
 
+    no_input = make_opt_ml(tmp_path / "none", "algo-1", ["algo-1"], tmp_path / "missing", "FullyReplicated")
+    result = run_process(no_input, "--mode", "frames")
+    assert result.returncode == 2 and "does not exist" in no_input.message.read_text()
+
     bad_option = make_opt_ml(tmp_path / "opt", "algo-1", ["algo-1"], mixed_input, "FullyReplicated")
     result = run_process(bad_option, "--mode", "frames", "--fps", "-3")
     assert result.returncode == 2 and "fps" in result.stderr

@@ -53,3 +53,33 @@ def test_an_absent_api_never_blocks_or_raises() -> None:
     assert time.monotonic() - started < 5  # updates only queue; the posting thread absorbs failures
     reporter.close(wait=20)
     assert reporter.sent == 0 and reporter.failed >= 3
+
+
+def test_processing_reads_the_api_token_from_secrets_manager(aws_env, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """In AWS the job gets the secret's ARN, never the token itself, and resolves it at start."""
+    import boto3
+
+    from reelsight import envvars
+    from reelsight.worker.processing import settings_from_environment
+
+    token = "t" * 40
+    arn = boto3.client("secretsmanager").create_secret(Name=f"api-token-{tmp_path.name}", SecretString=token)[
+        "ARN"
+    ]
+    environ = {
+        **aws_env.client_env(),
+        envvars.RESOURCE_CONFIG: str(tmp_path / "missing-resourceconfig.json"),
+        envvars.JOB_CONFIG: str(tmp_path / "missing-jobconfig.json"),
+        envvars.API_URL: "http://127.0.0.1:9",
+        envvars.API_TOKEN_SECRET_ARN: arn,
+    }
+    settings = settings_from_environment(
+        environ, overrides={}, input_dir=str(tmp_path), output_dir=str(tmp_path)
+    )
+    assert settings.api_token == token
+
+    environ[envvars.API_TOKEN_SECRET_ARN] = arn + "-gone"
+    settings = settings_from_environment(
+        environ, overrides={}, input_dir=str(tmp_path), output_dir=str(tmp_path)
+    )
+    assert settings.api_token is None  # progress off, the job still runs

@@ -334,7 +334,7 @@ function renderJob(job, summary) {
   $("job-facts").replaceChildren(
     ...facts.filter(([, value]) => value !== null && value !== undefined && value !== "").flatMap(([name, value]) => [
       el("dt", { text: name }),
-      el("dd", { class: name === "reason" || name === "warnings" ? "warn" : "", text: String(value) }),
+      el("dd", { class: { reason: "warn", warnings: "warn", job: "mono small" }[name] || "", text: String(value) }),
     ]),
   );
 
