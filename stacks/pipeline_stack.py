@@ -101,6 +101,15 @@ class PipelineStack(Stack):
             input_bucket=input_bucket,
             results_bucket=results_bucket,
         )
+        # MXNet/GluonCV models (seed 000's street segmentation, the built-in SSD) run as Processing jobs
+        # in their own image: MXNet needs numpy 1.23 and cannot share an environment with torch.
+        mxnet_image = container_image(
+            self,
+            "SegmentationImage",
+            dockerfile="containers/segmentation/Dockerfile",
+            build_args={"MODEL": "deeplab_resnet101_citys"},
+        )
+        mxnet_image.repository.grant_pull(processing.role)
         if api_token is not None:
             # Processing jobs read the API token to report their progress to the API host.
             api_token.grant_read(processing.role)
@@ -128,6 +137,7 @@ class PipelineStack(Stack):
                 endpoint_name=worker.endpoint_name,
                 processing_role=processing.role,
                 processing_image_uri=image.image_uri,
+                processing_mxnet_image_uri=mxnet_image.image_uri,
                 processing_security_group_ids=[network.processing_security_group.security_group_id],
                 processing_subnet_ids=subnet_ids,
                 api_url=api_url,
@@ -152,6 +162,7 @@ class PipelineStack(Stack):
         CfnOutput(self, "ResultsTopicArn", value=topics.results.topic_arn)
         CfnOutput(self, "OpsTopicArn", value=topics.ops.topic_arn)
         CfnOutput(self, "WorkerImageUri", value=image.image_uri)
+        CfnOutput(self, "SegmentationImageUri", value=mxnet_image.image_uri)
         CfnOutput(self, "ProcessingRoleArn", value=processing.role.role_arn)
 
     def _acknowledge(self, functions: Functions) -> None:

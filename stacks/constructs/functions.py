@@ -61,6 +61,7 @@ class FunctionInputs:
     endpoint_name: str
     processing_role: iam.IRole
     processing_image_uri: str
+    processing_mxnet_image_uri: str | None = None
     processing_security_group_ids: list[str]
     processing_subnet_ids: list[str]
     api_url: str | None
@@ -113,6 +114,8 @@ class Functions(Construct):
             envvars.PROCESSING_SECURITY_GROUP_IDS: ",".join(inputs.processing_security_group_ids),
             "POWERTOOLS_SERVICE_NAME": "reelsight-dispatch",
         }
+        if inputs.processing_mxnet_image_uri:
+            dispatch_env[envvars.MXNET_IMAGE_URI] = inputs.processing_mxnet_image_uri
         if inputs.api_url:
             dispatch_env[envvars.API_URL] = inputs.api_url
         if inputs.api_token_secret_arn:
