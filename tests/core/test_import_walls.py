@@ -1,4 +1,4 @@
-"""The core library never imports the CDK: importing all of it leaves aws_cdk, constructs, cdk_nag unloaded."""
+"""The core library never imports the CDK: importing all of it leaves the CDK modules unloaded."""
 
 from __future__ import annotations
 
