@@ -11,7 +11,7 @@ NODE_STAMP := node_modules/.installed
 # Fragments in mk/ add prerequisites to these and define their own targets.
 TEST_PREREQS :=
 DEMO_PREREQS :=
-LINT_PATHS := reelsight stacks lambdas bench tests app.py
+LINT_PATHS := reelsight stacks lambdas bench tests tests_mx app.py
 
 -include mk/*.mk
 

@@ -7,7 +7,6 @@ import logging
 import tarfile
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,14 +41,6 @@ _CLASS_LAYER = {
     "deeplabv3_resnet101": "classifier.4.weight",
     "deeplabv3_mobilenet_v3_large": "classifier.4.weight",
 }
-
-
-@dataclass
-class LoadedModel:
-    module: torch.nn.Module
-    spec: ModelSpec
-    classes: tuple[str, ...]
-    weights_info: dict[str, Any] = field(default_factory=dict)
 
 
 def builder_kwargs(spec: ModelSpec, score_threshold: float, model_kwargs: Mapping[str, Any] | None) -> dict:
@@ -179,8 +170,10 @@ def build_from_checkpoint(
             spec = configured
         if configured.framework != "torchvision":
             raise ModelError(f"checkpoint {path} is for {configured.name}, a {configured.framework} model")
-    num_classes = config.get("num_classes") or _infer_num_classes(spec, state) or spec.num_classes
     classes = tuple(str(c) for c in config.get("classes") or ())
+    num_classes = int(
+        config.get("num_classes") or _infer_num_classes(spec, state) or len(classes) or spec.num_classes
+    )
     if not classes:
         classes = (
             spec.classes
@@ -189,7 +182,7 @@ def build_from_checkpoint(
         )
     if len(classes) != num_classes:
         raise ModelError(f"{path}: config lists {len(classes)} classes but the model has {num_classes}")
-    module = _build(spec, None, int(num_classes), dict(kwargs))
+    module = _build(spec, None, num_classes, dict(kwargs))
     expected = set(module.state_dict())
     if not any(k.startswith("aux_classifier.") for k in expected):
         state = {k: v for k, v in state.items() if not k.startswith("aux_classifier.")}

@@ -34,7 +34,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 class MotoServer:
     """A moto server child process. ``url`` is its endpoint once started."""
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int | None = None, log_path: Path | None = None) -> None:
+    def __init__(
+        self, *, host: str = "127.0.0.1", port: int | None = None, log_path: Path | None = None
+    ) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.url = f"http://{host}:{self.port}"
