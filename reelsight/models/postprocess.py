@@ -64,16 +64,15 @@ def _axis_weights(
     return weights
 
 
-def _paste_chunk(
-    masks: torch.Tensor, int_boxes: torch.Tensor, height: int, width: int, threshold: float | None
-) -> torch.Tensor:
-    """Resample each mask over its box's window only, then scatter the windows into the image.
+def _resample_windows(
+    masks: torch.Tensor, int_boxes: torch.Tensor, height: int, width: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each mask resampled over its box's window: ((N, span_w, span_h) values, x0, y0).
 
-    Returns (N, W, H): each mask column-major, the layout COCO RLE walks, so that no
-    transposing copy is needed on the way to the encoder.
+    Windows are column-major (x first) and share one size, the largest box of the chunk;
+    cells outside a box or past the image edge are 0.
     """
-    n, m = masks.shape[0], masks.shape[-1]
-    device = masks.device
+    m = masks.shape[-1]
     x0 = int_boxes[:, 0].clamp(0, width)
     y0 = int_boxes[:, 1].clamp(0, height)
     x1 = (int_boxes[:, 2] + 1).clamp(0, width)
@@ -83,6 +82,16 @@ def _paste_chunk(
     wy = _axis_weights(int_boxes[:, 1], int_boxes[:, 3], y0, span_h, height, m)  # (N, span_h, m)
     wx = _axis_weights(int_boxes[:, 0], int_boxes[:, 2], x0, span_w, width, m)  # (N, span_w, m)
     local = torch.bmm(torch.bmm(wx, masks.transpose(1, 2)), wy.transpose(1, 2))  # (N, span_w, span_h)
+    return local, x0, y0
+
+
+def _paste_chunk(
+    masks: torch.Tensor, int_boxes: torch.Tensor, height: int, width: int, threshold: float | None
+) -> torch.Tensor:
+    """Scatter the resampled windows into full images: (N, W, H), each mask column-major."""
+    local, x0, y0 = _resample_windows(masks, int_boxes, height, width)
+    n, span_w, span_h = local.shape
+    device = local.device
     values = local > threshold if threshold is not None else local
     cols = x0[:, None] + torch.arange(span_w, device=device)[None, :]  # (N, span_w)
     rows = y0[:, None] + torch.arange(span_h, device=device)[None, :]  # (N, span_h)
@@ -95,6 +104,49 @@ def _paste_chunk(
     out = torch.zeros(n * plane + 1, dtype=values.dtype, device=device)
     out[flat.reshape(-1)] = values.reshape(-1)
     return out[:-1].view(n, width, height)
+
+
+def _window_run_bounds(
+    binary: torch.Tensor, x0: torch.Tensor, y0: torch.Tensor, height: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where runs of 1s start and end in each full mask's column-major order, from the windows.
+
+    Returns (mask id, position) pairs sorted by mask then position, alternating start, end.
+    Only the window cells are touched: the cost follows box area, not image area.
+    """
+    padded = torch.nn.functional.pad(binary.to(torch.int8), (1, 1))  # a 0 above and below each column
+    change = padded[:, :, 1:] != padded[:, :, :-1]  # (N, span_w, span_h + 1): boundary before cell j
+    ids, xs, js = change.nonzero(as_tuple=True)
+    positions = (x0[ids] + xs) * height + y0[ids] + js
+    ids_np = ids.cpu().numpy()
+    pos_np = positions.cpu().numpy()
+    # A run that reaches the bottom of a column and one that starts at the top of the next
+    # are one run in column-major order: drop the end/start pair between them.
+    joined = np.flatnonzero((ids_np[1:] == ids_np[:-1]) & (pos_np[1:] == pos_np[:-1]))
+    if joined.size:
+        keep = np.ones(ids_np.size, bool)
+        keep[joined] = False
+        keep[joined + 1] = False
+        ids_np, pos_np = ids_np[keep], pos_np[keep]
+    return ids_np, pos_np
+
+
+def _rles_from_bounds(
+    ids: np.ndarray, positions: np.ndarray, count: int, height: int, width: int
+) -> list[dict[str, Any]]:
+    from pycocotools import mask as coco_mask
+
+    total = height * width
+    splits = np.searchsorted(ids, np.arange(1, count))
+    uncompressed = []
+    for bounds in np.split(positions, splits):
+        # Run lengths from 0 to the end of the image; a mask that reaches the very last
+        # pixel ends on a run of 1s, with no trailing zero-length run.
+        ends = [total] if bounds.size == 0 or bounds[-1] != total else []
+        edges = np.concatenate(([0], bounds, ends))
+        uncompressed.append({"size": [height, width], "counts": np.diff(edges).astype(np.uint32)})
+    encoded = coco_mask.frPyObjects(uncompressed, height, width)
+    return [{"size": [height, width], "counts": rle["counts"].decode("ascii")} for rle in encoded]
 
 
 def _prepare(masks: torch.Tensor, boxes: torch.Tensor, padding: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -167,9 +219,20 @@ def encode_masks(binary: np.ndarray) -> list[dict[str, Any]]:
 def masks_to_rle(
     masks: torch.Tensor, boxes: torch.Tensor, height: int, width: int, threshold: float = 0.5
 ) -> list[dict[str, Any]]:
+    """Paste, threshold (on the device) and COCO-RLE-encode all masks of one image.
+
+    The full-size masks are never materialised: run boundaries come from each box's window,
+    and pycocotools compresses all of them in one call.
+    """
+    padded, int_boxes = _prepare(masks, boxes, 1)
+    if padded.shape[0] == 0:
+        return []
     rles: list[dict[str, Any]] = []
-    for binary in iter_binary_masks(masks, boxes, height, width, threshold):
-        rles.extend(encode_masks(binary))
+    step = chunk_size(height, width)
+    for i in range(0, padded.shape[0], step):
+        local, x0, y0 = _resample_windows(padded[i : i + step], int_boxes[i : i + step], height, width)
+        ids, positions = _window_run_bounds(local > threshold, x0, y0, height)
+        rles.extend(_rles_from_bounds(ids, positions, local.shape[0], height, width))
     return rles
 
 

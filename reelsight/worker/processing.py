@@ -192,7 +192,7 @@ def settings_from_environment(
 
 def _api_token(environ: Mapping[str, str]) -> str | None:
     """The API token from the environment, Secrets Manager or SSM; None (progress off) when unavailable."""
-    from reelsight.api.auth import token_source_from_env
+    from reelsight.api_token import token_source_from_env
 
     try:
         return token_source_from_env(environ).get() or None

@@ -56,6 +56,18 @@ def test_rle_of_batched_paste_equals_thresholded_stock_paste() -> None:
         assert (rle_to_mask(rle) != expected).sum() <= 2
 
 
+@pytest.mark.parametrize(("seed", "n", "height", "width"), [(4, 25, 97, 211), (5, 7, 240, 320)])
+def test_window_rle_equals_rle_of_full_masks(seed: int, n: int, height: int, width: int) -> None:
+    masks, boxes = _random_case(seed, n, height, width)
+    masks[0] = 1.0  # a solid mask: runs cross from the bottom of one column to the top of the next
+    boxes[0] = torch.tensor([-20.0, -20.0, width + 20.0, height + 20.0])  # ... and reach the last pixel
+    masks[1] = 0.0  # an empty mask
+    full = (paste_masks(masks, boxes, height, width) > 0.5).numpy()
+    assert full[0].all() and not full[1].any()
+    assert masks_to_rle(masks, boxes, height, width) == [mask_to_rle(m) for m in full]
+    assert masks_to_rle(masks[:0], boxes[:0], height, width) == []
+
+
 def test_encode_masks_matches_single_mask_encoder() -> None:
     rng = np.random.default_rng(0)
     binary = rng.random((5, 33, 47)) > 0.6
