@@ -194,6 +194,8 @@ def _api_token(environ: Mapping[str, str]) -> str | None:
     """The API token from the environment, Secrets Manager or SSM; None (progress off) when unavailable."""
     from reelsight.api_token import token_source_from_env
 
+    if environ.get(envvars.API_TOKEN):
+        return environ[envvars.API_TOKEN]
     try:
         return token_source_from_env(environ).get() or None
     except Exception as exc:  # progress is best effort and must never fail the job
