@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from reelsight import envvars
+from reelsight.media import VIDEO_SUFFIXES
 
-DEFAULT_VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts")
+DEFAULT_VIDEO_SUFFIXES = VIDEO_SUFFIXES
 ONE_GB = 1_000_000_000
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
 from lambdas.common.settings import Settings
 from reelsight.errors import ModelError, ParamError
+from reelsight.media import video_content_type
 from reelsight.models.registry import get_spec
 from reelsight.params import OVERRIDE_KEYS, RunOptions, options_from_env
 
@@ -17,17 +17,6 @@ PROCESSING = "processing"
 ROUTES = (ASYNC, PROCESSING)
 ROUTE_KEY = "route"
 CUSTOM_ATTRIBUTES_LIMIT = 1024
-CONTENT_TYPES = {
-    ".mp4": "video/mp4",
-    ".m4v": "video/mp4",
-    ".mov": "video/quicktime",
-    ".mkv": "video/x-matroska",
-    ".webm": "video/webm",
-    ".avi": "video/x-msvideo",
-    ".mpg": "video/mpeg",
-    ".mpeg": "video/mpeg",
-    ".ts": "video/mp2t",
-}
 
 
 def ignore_reason(bucket: str, key: str, event_name: str, settings: Settings) -> str | None:
@@ -102,7 +91,7 @@ def choose_route(
 def content_type_for(key: str, head_content_type: str | None) -> str:
     if head_content_type and head_content_type.lower().startswith("video/"):
         return head_content_type
-    return CONTENT_TYPES.get(posixpath.splitext(key)[1].lower(), "application/octet-stream")
+    return video_content_type(key)
 
 
 def custom_attributes(job_id: str, overrides: Mapping[str, str], video_uri: str | None = None) -> str:

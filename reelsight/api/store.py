@@ -22,24 +22,15 @@ from urllib.parse import urlsplit
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from reelsight.media import OCTET_STREAM, VIDEO_CONTENT_TYPES, VIDEO_SUFFIXES
+
 STATUS_INDEX = "by_status"
 RESULT_URL_SECONDS = 3600
 UPLOAD_URL_SECONDS = 900
 MAX_LISTED_OBJECTS = 5000
 MAX_DYNAMODB_CALLS_PER_PAGE = 20
 # The dispatcher's default video suffixes (REELSIGHT_VIDEO_SUFFIXES overrides both).
-DEFAULT_VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts")
-CONTENT_TYPES = {
-    ".mp4": "video/mp4",
-    ".m4v": "video/mp4",
-    ".mov": "video/quicktime",
-    ".mkv": "video/x-matroska",
-    ".webm": "video/webm",
-    ".avi": "video/x-msvideo",
-    ".mpg": "video/mpeg",
-    ".mpeg": "video/mpeg",
-    ".ts": "video/mp2t",
-}
+DEFAULT_VIDEO_SUFFIXES = VIDEO_SUFFIXES
 TERMINAL_STATUSES = frozenset({"completed", "succeeded", "failed", "error", "stopped", "expired"})
 
 _deserializer = TypeDeserializer()
@@ -405,7 +396,7 @@ class JobStore:
     ) -> dict[str, Any]:
         name = safe_filename(filename, self.video_suffixes)
         suffix = "." + name.rsplit(".", 1)[-1].lower()
-        content_type = content_type or CONTENT_TYPES.get(suffix, "application/octet-stream")
+        content_type = content_type or VIDEO_CONTENT_TYPES.get(suffix, OCTET_STREAM)
         key = f"{self.upload_prefix}{uuid.uuid4().hex}/{name}"
         params: dict[str, Any] = {"Bucket": self.input_bucket, "Key": key, "ContentType": content_type}
         if metadata:
