@@ -137,6 +137,22 @@ class FrameResult:
         }
 
     @classmethod
+    def from_frame(
+        cls, frame: Any, *, detections: Detections | None = None, semantic: SemanticResult | None = None
+    ) -> FrameResult:
+        """The result for a ``reelsight.frames.SampledFrame`` (duck-typed: results stays decoder-free)."""
+        width, height = frame.source_size
+        return cls(
+            frame_index=frame.index,
+            timestamp=frame.timestamp,
+            width=width,
+            height=height,
+            keyframe=frame.keyframe,
+            detections=detections,
+            semantic=semantic,
+        )
+
+    @classmethod
     def from_json(cls, data: dict[str, Any]) -> FrameResult:
         detections = data.get("detections")
         semantic = data.get("semantic")

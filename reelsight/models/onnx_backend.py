@@ -109,7 +109,7 @@ class OnnxPredictor:
             class_names=[self.class_name(int(label)) for label in kept_labels],
             masks=masks,
         )
-        return _frame_result(frame, detections=detections)
+        return FrameResult.from_frame(frame, detections=detections)
 
     def _predict_semantic(self, frames: list[SampledFrame]) -> list[FrameResult]:
         results = []
@@ -125,7 +125,9 @@ class OnnxPredictor:
                 self.class_name(int(c)): float(counts[c]) / source_map.size for c in np.flatnonzero(counts)
             }
             results.append(
-                _frame_result(frame, semantic=SemanticResult(fractions=fractions, class_map=source_map))
+                FrameResult.from_frame(
+                    frame, semantic=SemanticResult(fractions=fractions, class_map=source_map)
+                )
             )
         return results
 
@@ -139,18 +141,6 @@ def _compose(frame_transform: FrameTransform, stretch: FrameTransform, source_si
         offset_x=frame_transform.offset_x * stretch.scale_x,
         offset_y=frame_transform.offset_y * stretch.scale_y,
         source_size=(int(source_size[0]), int(source_size[1])),
-    )
-
-
-def _frame_result(frame: SampledFrame, **parts: Any) -> FrameResult:
-    width, height = frame.source_size
-    return FrameResult(
-        frame_index=frame.index,
-        timestamp=frame.timestamp,
-        width=width,
-        height=height,
-        keyframe=frame.keyframe,
-        **parts,
     )
 
 

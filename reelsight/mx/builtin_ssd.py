@@ -77,15 +77,7 @@ class BuiltinSSD:
 
     def _frame_result(self, frame: Any, rows: np.ndarray) -> FrameResult:
         detections = self.to_detections(rows, frame.image.shape[1], frame.image.shape[0], frame.transform)
-        width, height = frame.source_size
-        return FrameResult(
-            frame_index=frame.index,
-            timestamp=frame.timestamp,
-            width=width,
-            height=height,
-            keyframe=frame.keyframe,
-            detections=detections,
-        )
+        return FrameResult.from_frame(frame, detections=detections)
 
     def to_detections(self, rows: np.ndarray, width: int, height: int, transform: Any = None) -> Detections:
         """Relative ``[class, score, xmin, ymin, xmax, ymax]`` rows -> Detections in source pixels."""

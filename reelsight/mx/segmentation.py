@@ -70,14 +70,8 @@ class GluonSegmenter:
         counts = np.bincount(class_map.ravel(), minlength=len(self.class_names))
         total = float(class_map.size)
         fractions = {self.class_names[c]: float(counts[c]) / total for c in np.flatnonzero(counts)}
-        width, height = frame.source_size
-        return FrameResult(
-            frame_index=frame.index,
-            timestamp=frame.timestamp,
-            width=width,
-            height=height,
-            keyframe=frame.keyframe,
-            semantic=SemanticResult(fractions=fractions, class_map=class_map),
+        return FrameResult.from_frame(
+            frame, semantic=SemanticResult(fractions=fractions, class_map=class_map)
         )
 
     @property
