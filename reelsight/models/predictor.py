@@ -147,7 +147,7 @@ class TorchvisionPredictor:
                 class_names=[self.class_name(int(label)) for label in labels],
                 masks=masks,
             )
-            results.append(self._frame_result(frame, detections=detections))
+            results.append(FrameResult.from_frame(frame, detections=detections))
         return results
 
     def _predict_semantic(self, frames: list[SampledFrame]) -> list[FrameResult]:
@@ -164,7 +164,7 @@ class TorchvisionPredictor:
             class_maps = logits.argmax(dim=1).to(torch.uint8)  # (B, h, w) in resized-frame pixels
             for frame, class_map in zip(group, class_maps, strict=True):
                 source_map = _to_source_map(class_map, frame)
-                results[id(frame)] = self._frame_result(frame, semantic=self._semantic(source_map))
+                results[id(frame)] = FrameResult.from_frame(frame, semantic=self._semantic(source_map))
         return [results[id(f)] for f in frames]
 
     def _semantic(self, source_map: torch.Tensor) -> SemanticResult:
@@ -174,18 +174,6 @@ class TorchvisionPredictor:
             self.class_name(cls): float(counts[cls]) / seen for cls in np.flatnonzero(counts[:UNKNOWN_CLASS])
         }
         return SemanticResult(fractions=fractions, class_map=source_map.cpu().numpy())
-
-    @staticmethod
-    def _frame_result(frame: SampledFrame, **parts: Any) -> FrameResult:
-        width, height = frame.source_size
-        return FrameResult(
-            frame_index=frame.index,
-            timestamp=frame.timestamp,
-            width=width,
-            height=height,
-            keyframe=frame.keyframe,
-            **parts,
-        )
 
 
 def _same_size_groups(frames: list[SampledFrame]) -> Iterator[list[SampledFrame]]:
