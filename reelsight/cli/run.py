@@ -116,17 +116,14 @@ def register(subparsers: Any) -> None:
 
 def build_options(args: argparse.Namespace) -> Any:
     """RunOptions from the flags, with model-appropriate resize defaults; ParamError on bad values."""
-    from reelsight.models.registry import get_spec, recommended_resize
+    from reelsight.models.registry import resize_overrides
     from reelsight.params import RunOptions
 
     overrides = {
         key: str(getattr(args, dest)) for dest, key in OPTION_FLAGS.items() if getattr(args, dest) is not None
     }
     if args.resize is None and args.size is None:
-        resize, size = recommended_resize(get_spec(args.model))
-        overrides["resize"] = resize
-        if size is not None:
-            overrides["size"] = f"{size[0]}x{size[1]}"
+        overrides.update(resize_overrides(args.model))
     elif args.size is not None and args.resize is None:
         overrides["resize"] = "fit"
     options = RunOptions().with_overrides(overrides)

@@ -205,3 +205,9 @@ def recommended_resize(spec: ModelSpec) -> tuple[str, tuple[int, int] | None]:
     if spec.resizes_internally:
         return "none", None
     return "fit", spec.input_size
+
+
+def resize_overrides(model: str) -> dict[str, str]:
+    """``recommended_resize`` as ``RunOptions.with_overrides`` strings, for callers that got no resize."""
+    resize, size = recommended_resize(get_spec(model))
+    return {"resize": resize, **({"size": f"{size[0]}x{size[1]}"} if size else {})}

@@ -160,6 +160,16 @@ def settings_from_environment(
     job_env = job_config.get("Environment") or {}
     merged = {**{str(k): str(v) for k, v in job_env.items()}, **environ}
     options = options_from_env(merged).with_overrides(overrides)
+    resize_given = any(merged.get(name) for name in (envvars.RESIZE, envvars.SIZE)) or bool(
+        {"resize", "size"} & set(overrides)
+    )
+    if not resize_given:
+        # No resize configured: a torchvision model that does not resize internally (DeepLabV3) gets
+        # frames fitted to its size. MXNet models keep the source size, as seed 000 ran them.
+        from reelsight.models.registry import get_spec, resize_overrides
+
+        if get_spec(options.model).framework == "torchvision":
+            options = options.with_overrides(resize_overrides(options.model))
     inp = Path(
         input_dir or merged.get(envvars.PROCESSING_INPUT) or _first_local_path(job_config) or DEFAULT_INPUT
     )

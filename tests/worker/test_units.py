@@ -382,3 +382,28 @@ def test_output_fn_uploads_artifacts(tmp_path: Path, aws_env: Any) -> None:
         s3.get_object(Bucket="unit-artifacts", Key="jobs/job-9/artifacts/summary.json")["Body"].read()
     )
     assert stored["artifacts"] == artifacts
+
+
+def test_processing_fits_frames_for_models_that_do_not_resize_themselves(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from reelsight import envvars
+    from reelsight.worker.processing import settings_from_environment
+
+    def sampling(**env: str):  # type: ignore[no-untyped-def]
+        environ = {
+            envvars.RESOURCE_CONFIG: str(tmp_path / "none.json"),
+            envvars.JOB_CONFIG: str(tmp_path / "none.json"),
+            **env,
+        }
+        settings = settings_from_environment(
+            environ, overrides={}, input_dir=str(tmp_path), output_dir=str(tmp_path)
+        )
+        return settings.options.sampling
+
+    deeplab = sampling(**{envvars.MODEL: "deeplabv3_mobilenet_v3"})
+    assert (deeplab.resize, deeplab.size) == ("fit", (520, 520))
+    detector = sampling(**{envvars.MODEL: "maskrcnn"})
+    assert (detector.resize, detector.size) == ("none", None)
+    chosen = sampling(**{envvars.MODEL: "deeplabv3_mobilenet_v3", envvars.RESIZE: "none"})
+    assert chosen.resize == "none"
+    mxnet = sampling(**{envvars.MODEL: "deeplab_resnet101_citys"})
+    assert mxnet.resize == "none"
