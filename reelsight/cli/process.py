@@ -5,25 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-# Flag -> run option key (reelsight.params.RunOptions.with_overrides).
-OPTION_FLAGS: dict[str, str] = {
-    "model": "model",
-    "weights": "weights",
-    "fps": "fps",
-    "every_seconds": "every_seconds",
-    "start": "start",
-    "end": "end",
-    "max_frames": "max_frames",
-    "sampling_mode": "mode",
-    "resize": "resize",
-    "size": "size",
-    "backend": "backend",
-    "batch_size": "batch_size",
-    "device": "device",
-    "precision": "precision",
-    "score_threshold": "score_threshold",
-    "include": "include",
-}
+# `--mode` picks infer/frames here, so the sampling mode has the dest `sampling_mode`.
+OPTION_DESTS = {"mode": "sampling_mode"}
 
 
 def register(subparsers: Any) -> None:
@@ -91,15 +74,12 @@ def run(args: argparse.Namespace) -> int:
     import logging
     import os
 
+    from reelsight.cli.options import flag_overrides
     from reelsight.params import parse_key_values
     from reelsight.worker.processing import run_job, settings_from_environment
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    overrides = parse_key_values(args.options)
-    for attr, key in OPTION_FLAGS.items():
-        value = getattr(args, attr)
-        if value is not None:
-            overrides[key] = value
+    overrides = {**parse_key_values(args.options), **flag_overrides(args, dests=OPTION_DESTS)}
     settings = settings_from_environment(
         os.environ,
         overrides=overrides,

@@ -10,27 +10,6 @@ from typing import Any
 
 EXIT_PARTIAL = 5
 
-# argparse dest -> RunOptions.with_overrides key; values go through the same parsing and
-# validation as the worker's string parameters, so every entry point accepts the same things.
-OPTION_FLAGS: dict[str, str] = {
-    "model": "model",
-    "weights": "weights",
-    "fps": "fps",
-    "every_seconds": "every_seconds",
-    "start": "start",
-    "end": "end",
-    "max_frames": "max_frames",
-    "mode": "mode",
-    "resize": "resize",
-    "size": "size",
-    "backend": "backend",
-    "batch_size": "batch_size",
-    "device": "device",
-    "precision": "precision",
-    "score_threshold": "score_threshold",
-    "include": "include",
-}
-
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -116,12 +95,11 @@ def register(subparsers: Any) -> None:
 
 def build_options(args: argparse.Namespace) -> Any:
     """RunOptions from the flags, with model-appropriate resize defaults; ParamError on bad values."""
+    from reelsight.cli.options import flag_overrides
     from reelsight.models.registry import resize_overrides
     from reelsight.params import RunOptions
 
-    overrides = {
-        key: str(getattr(args, dest)) for dest, key in OPTION_FLAGS.items() if getattr(args, dest) is not None
-    }
+    overrides = flag_overrides(args)
     if args.resize is None and args.size is None:
         overrides.update(resize_overrides(args.model))
     elif args.size is not None and args.resize is None:

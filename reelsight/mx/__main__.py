@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from reelsight.errors import ReelsightError
+from reelsight.cli import run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,17 +57,14 @@ def _bake(args: argparse.Namespace) -> int:
 def _process(args: argparse.Namespace) -> int:
     import logging
 
-    from reelsight.cli.process import OPTION_FLAGS
+    from reelsight.cli.options import flag_overrides
+    from reelsight.cli.process import OPTION_DESTS
     from reelsight.mx.processing import default_environment, run_mx_job
     from reelsight.params import parse_key_values
     from reelsight.worker.processing import settings_from_environment
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    overrides = parse_key_values(args.options)
-    for attr, key in OPTION_FLAGS.items():
-        value = getattr(args, attr)
-        if value is not None:
-            overrides[key] = value
+    overrides = {**parse_key_values(args.options), **flag_overrides(args, dests=OPTION_DESTS)}
     settings = settings_from_environment(
         default_environment(os.environ),
         overrides=overrides,
@@ -115,16 +112,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
-    try:
-        return int(args.func(args) or 0)
-    except ReelsightError as exc:
-        print(f"reelsight.mx: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    return run_command(build_parser(), argv, name="reelsight.mx")
 
 
 if __name__ == "__main__":
