@@ -5,9 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
-from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.config import ApiConfig
@@ -28,7 +25,7 @@ class ApiServerStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        key = kms.Key.from_key_arn(self, "DataKey", data.key_arn)
+        key = data.key(self)
         host = ApiHost(
             self,
             "Api",
@@ -37,27 +34,9 @@ class ApiServerStack(Stack):
             subnets=network.private_subnets,
             security_group=network.api_security_group,
             key=key,
-            jobs_table=dynamodb.Table.from_table_attributes(
-                self,
-                "JobsTable",
-                table_arn=data.jobs_table_arn,
-                encryption_key=key,
-                grant_index_permissions=True,
-            ),
-            input_bucket=s3.Bucket.from_bucket_attributes(
-                self,
-                "InputBucket",
-                bucket_arn=data.input_bucket_arn,
-                bucket_name=data.input_bucket_name,
-                encryption_key=key,
-            ),
-            results_bucket=s3.Bucket.from_bucket_attributes(
-                self,
-                "ResultsBucket",
-                bucket_arn=data.results_bucket_arn,
-                bucket_name=data.results_bucket_name,
-                encryption_key=key,
-            ),
+            jobs_table=data.jobs_table(self, key),
+            input_bucket=data.input_bucket(self, key),
+            results_bucket=data.results_bucket(self, key),
         )
         self.api_url = host.url
         self.api_token = host.token

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from aws_cdk import CfnOutput, CfnResource, Fn, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.config import DataConfig
@@ -51,6 +54,37 @@ class DataRefs:
     upload_queue_arn: str
     upload_queue_name: str
     upload_dead_letter_queue_name: str
+
+    # Imports for the other stacks, under the same construct ids everywhere.
+    def key(self, scope: Construct) -> kms.IKey:
+        return kms.Key.from_key_arn(scope, "DataKey", self.key_arn)
+
+    def input_bucket(self, scope: Construct, key: kms.IKey) -> s3.IBucket:
+        return s3.Bucket.from_bucket_attributes(
+            scope,
+            "InputBucket",
+            bucket_arn=self.input_bucket_arn,
+            bucket_name=self.input_bucket_name,
+            encryption_key=key,
+        )
+
+    def results_bucket(self, scope: Construct, key: kms.IKey) -> s3.IBucket:
+        return s3.Bucket.from_bucket_attributes(
+            scope,
+            "ResultsBucket",
+            bucket_arn=self.results_bucket_arn,
+            bucket_name=self.results_bucket_name,
+            encryption_key=key,
+        )
+
+    def jobs_table(self, scope: Construct, key: kms.IKey) -> dynamodb.ITable:
+        return dynamodb.Table.from_table_attributes(
+            scope,
+            "JobsTable",
+            table_arn=self.jobs_table_arn,
+            encryption_key=key,
+            grant_index_permissions=True,
+        )
 
 
 class DataStack(Stack):

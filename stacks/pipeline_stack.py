@@ -7,8 +7,6 @@ from typing import Any
 
 from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
@@ -49,24 +47,10 @@ class PipelineStack(Stack):
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         # Imported by ARN so that nothing here edits the data stack's key policy or bucket policies.
-        key = kms.Key.from_key_arn(self, "DataKey", data.key_arn)
-        input_bucket = s3.Bucket.from_bucket_attributes(
-            self,
-            "InputBucket",
-            bucket_arn=data.input_bucket_arn,
-            bucket_name=data.input_bucket_name,
-            encryption_key=key,
-        )
-        results_bucket = s3.Bucket.from_bucket_attributes(
-            self,
-            "ResultsBucket",
-            bucket_arn=data.results_bucket_arn,
-            bucket_name=data.results_bucket_name,
-            encryption_key=key,
-        )
-        jobs_table = dynamodb.Table.from_table_attributes(
-            self, "JobsTable", table_arn=data.jobs_table_arn, encryption_key=key, grant_index_permissions=True
-        )
+        key = data.key(self)
+        input_bucket = data.input_bucket(self, key)
+        results_bucket = data.results_bucket(self, key)
+        jobs_table = data.jobs_table(self, key)
         idempotency_table = dynamodb.Table.from_table_attributes(
             self, "IdempotencyTable", table_arn=data.idempotency_table_arn, encryption_key=key
         )
