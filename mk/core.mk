@@ -5,8 +5,9 @@ DEMO_OFFLINE_DIR ?= demo-out/offline
 
 .PHONY: bench demo-offline
 
-# Full run: 10 s 1080p clip, fp32 and bf16, 1- and 10-minute memory clips. `make bench BENCH_ARGS=--quick`
-# for a short one; add `--out bench-results.json` to keep the numbers.
+# Full run: 30 s 1080p clip; fp32 at the default and at the seed's pixel count, and bf16;
+# 1- and 10-minute memory clips. `make bench BENCH_ARGS=--quick` for a short one; add
+# `--out bench-results.json` to keep the numbers.
 bench: $(VENV_STAMP)
 	$(PY) -m bench.run_bench $(BENCH_ARGS)
 

@@ -46,7 +46,7 @@ def register(subparsers: Any) -> None:
     model.add_argument(
         "--precision",
         help="auto, fp32, bf16 or fp16 (default: auto = fp16 autocast on CUDA, fp32 on the CPU; "
-        "bf16 also uses channels_last on the CPU)",
+        "bf16 on the CPU pays off only on CPUs with AMX or Zen 4)",
     )
     model.add_argument("--score-threshold", help="drop detections scoring below this, 0..1 (default: 0.5)")
     model.add_argument(

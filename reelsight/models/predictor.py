@@ -12,8 +12,11 @@ import numpy as np
 import torch
 
 from reelsight.errors import ModelError, ParamError
+from reelsight.models.fold import fold_batch_norms
 from reelsight.models.postprocess import clip_boxes, images_to_tensors, masks_to_rle, scale_boxes
+from reelsight.models.rcnn_heads import run_roi_heads
 from reelsight.models.registry import ModelSpec
+from reelsight.models.roi_align import GatherRoIAlign
 from reelsight.results import Detections, FrameResult, SemanticResult
 
 if TYPE_CHECKING:
@@ -55,6 +58,10 @@ class TorchvisionPredictor:
     masks are pasted straight into the source frame size (all masks of a frame at once),
     thresholded on the device and encoded as COCO RLE. Semantic class maps are resampled
     to the source size (nearest) so every result is in source pixels.
+
+    The module is prepared for inference without changing its results: batch norms are
+    folded into their convolutions, and on the CPU the model runs channels_last with
+    gather-based RoI pooling (see docs/models.md).
     """
 
     def __init__(
@@ -80,9 +87,12 @@ class TorchvisionPredictor:
         if getattr(module, "aux_classifier", None) is not None:
             module.aux_classifier = None  # type: ignore[assignment]  # training-only head; skip its cost
         module = module.eval().to(device)
-        if precision == "bf16" and device.type == "cpu":
-            module = module.to(memory_format=torch.channels_last)  # oneDNN's fast layout for bf16
+        fold_batch_norms(module)  # the same model, one pass over each activation map fewer
+        self.channels_last = device.type == "cpu"  # oneDNN's fast layout, in fp32 as in bf16
+        if self.channels_last:
+            module = module.to(memory_format=torch.channels_last)
         self.module = module
+        self._box_pool, self._mask_pool = _gather_pools(module)
 
     # --- public ---------------------------------------------------------------------------
 
@@ -105,7 +115,9 @@ class TorchvisionPredictor:
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
         return torch.autocast(device_type=self.torch_device.type, dtype=dtype)
 
-    def _raw_detections(self, tensors: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+    def _raw_detections(
+        self, tensors: list[torch.Tensor], *, with_masks: bool = True
+    ) -> list[dict[str, torch.Tensor]]:
         """Model outputs with boxes in the input image's pixels and masks still at M x M."""
         model: Any = self.module
         original_sizes = [(int(t.shape[-2]), int(t.shape[-1])) for t in tensors]
@@ -114,20 +126,28 @@ class TorchvisionPredictor:
             return list(model(tensors))
         images, _ = model.transform(tensors)
         tensors_in = images.tensors
-        if self.precision == "bf16" and tensors_in.device.type == "cpu":
+        if self.channels_last:
             tensors_in = tensors_in.contiguous(memory_format=torch.channels_last)
         features = model.backbone(tensors_in)
         if isinstance(features, torch.Tensor):
             features = OrderedDict([("0", features)])
         proposals, _ = model.rpn(images, features)
-        detections, _ = model.roi_heads(features, proposals, images.image_sizes)
+        detections = run_roi_heads(
+            model.roi_heads,
+            features,
+            proposals,
+            images.image_sizes,
+            box_pool=self._box_pool,
+            mask_pool=self._mask_pool,
+            with_masks=with_masks,
+        )
         for det, resized, original in zip(detections, images.image_sizes, original_sizes, strict=True):
             det["boxes"] = scale_boxes(det["boxes"], (int(resized[0]), int(resized[1])), original)
         return list(detections)
 
     def _predict_detection(self, frames: list[SampledFrame], *, with_masks: bool) -> list[FrameResult]:
         tensors = images_to_tensors([f.image for f in frames], self.torch_device)
-        raw = self._raw_detections(tensors)
+        raw = self._raw_detections(tensors, with_masks=with_masks)
         results = []
         for frame, det in zip(frames, raw, strict=True):
             scores = det["scores"].float()
@@ -158,7 +178,7 @@ class TorchvisionPredictor:
             mean = torch.tensor(IMAGENET_MEAN, device=batch.device)[None, :, None, None]
             std = torch.tensor(IMAGENET_STD, device=batch.device)[None, :, None, None]
             batch = (batch - mean) / std
-            if self.precision == "bf16" and batch.device.type == "cpu":
+            if self.channels_last:
                 batch = batch.contiguous(memory_format=torch.channels_last)
             logits = self.module(batch)["out"]
             class_maps = logits.argmax(dim=1).to(torch.uint8)  # (B, h, w) in resized-frame pixels
@@ -174,6 +194,19 @@ class TorchvisionPredictor:
             self.class_name(cls): float(counts[cls]) / seen for cls in np.flatnonzero(counts[:UNKNOWN_CLASS])
         }
         return SemanticResult(fractions=fractions, class_map=source_map.cpu().numpy())
+
+
+def _gather_pools(module: torch.nn.Module) -> tuple[GatherRoIAlign | None, GatherRoIAlign | None]:
+    """CPU-fast stand-ins for a two-stage detector's RoI pools, kept outside the module so
+    that the module itself stays stock (ONNX export traces it)."""
+    from torchvision.ops import MultiScaleRoIAlign
+
+    heads = getattr(module, "roi_heads", None)
+    pools = []
+    for name in ("box_roi_pool", "mask_roi_pool"):
+        stock = getattr(heads, name, None)
+        pools.append(GatherRoIAlign(stock) if isinstance(stock, MultiScaleRoIAlign) else None)
+    return pools[0], pools[1]
 
 
 def _same_size_groups(frames: list[SampledFrame]) -> Iterator[list[SampledFrame]]:

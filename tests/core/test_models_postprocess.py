@@ -101,8 +101,10 @@ class _ScriptedPredictor(TorchvisionPredictor):
         )
         self.raw = raw
 
-    def _raw_detections(self, tensors: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
-        return self.raw
+    def _raw_detections(
+        self, tensors: list[torch.Tensor], *, with_masks: bool = True
+    ) -> list[dict[str, torch.Tensor]]:
+        return self.raw if with_masks else [{k: v for k, v in d.items() if k != "masks"} for d in self.raw]
 
 
 def test_boxes_and_masks_come_back_in_source_pixels() -> None:

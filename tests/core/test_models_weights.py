@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,8 @@ import torch
 from reelsight.errors import ModelError
 from reelsight.frames import FrameTransform, SampledFrame
 from reelsight.models import load_predictor
+from reelsight.models.registry import get_spec
+from reelsight.models.weights import build_random, builder_kwargs
 
 
 def _frame() -> SampledFrame:
@@ -29,13 +32,20 @@ def _frame() -> SampledFrame:
 
 
 def _state(predictor: object) -> dict[str, torch.Tensor]:
+    """The predictor's weights as it runs them (batch norms folded into convolutions)."""
     return predictor.module.state_dict()  # type: ignore[attr-defined]
+
+
+def _random_state(name: str, seed: int) -> dict[str, torch.Tensor]:
+    """The weights ``load_predictor(name, weights="random", seed=seed)`` is built from."""
+    spec = get_spec(name)
+    return build_random(spec, seed=seed, kwargs=builder_kwargs(spec, 0.5, None)).state_dict()
 
 
 def test_state_dict_file_loads_the_saved_weights(tmp_path: Path) -> None:
     source = load_predictor("ssdlite", weights="random", seed=11, score_threshold=0.0)
     path = tmp_path / "ssd.pth"
-    torch.save(_state(source), path)
+    torch.save(_random_state("ssdlite", 11), path)
     loaded = load_predictor("ssdlite", weights=str(path), score_threshold=0.0)
     assert loaded.weights_info == {
         "weights": str(path),
@@ -53,7 +63,8 @@ def test_state_dict_file_loads_the_saved_weights(tmp_path: Path) -> None:
 def test_wrapped_training_checkpoint_loads(tmp_path: Path) -> None:
     source = load_predictor("deeplabv3_mobilenet_v3", weights="random", seed=2)
     path = tmp_path / "train.pt"
-    torch.save({"epoch": 3, "model": {f"module.{k}": v for k, v in _state(source).items()}}, path)
+    state = _random_state("deeplabv3_mobilenet_v3", 2)
+    torch.save({"epoch": 3, "model": {f"module.{k}": v for k, v in state.items()}}, path)
     loaded = load_predictor("deeplabv3_mobilenet_v3", weights=str(path))
     assert torch.equal(_state(loaded)["classifier.4.weight"], _state(source)["classifier.4.weight"])
 
@@ -96,7 +107,7 @@ def test_sagemaker_tarball_with_custom_classes(tmp_path: Path) -> None:
 
 def test_tarball_without_config_uses_registry_classes(tmp_path: Path) -> None:
     source = load_predictor("deeplabv3_mobilenet_v3", weights="random", seed=9)
-    archive = _write_tarball(tmp_path / "model.tar.gz", _state(source), None)
+    archive = _write_tarball(tmp_path / "model.tar.gz", _random_state("deeplabv3_mobilenet_v3", 9), None)
     loaded = load_predictor("deeplabv3_mobilenet_v3", weights=str(archive))
     assert loaded.classes == loaded.spec.classes and loaded.spec.classes[15] == "person"  # type: ignore[attr-defined]
     key = "classifier.4.weight"
@@ -152,6 +163,9 @@ def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.setenv(var, "http://127.0.0.1:9")
     for var in ("NO_PROXY", "no_proxy"):
         monkeypatch.delenv(var, raising=False)
+    # urlopen caches one opener per process with the proxies of its first call: without this,
+    # a first call made here would send every later request in the session to the dead proxy.
+    monkeypatch.setattr(urllib.request, "_opener", None)
     return home
 
 
