@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from reelsight.worker.processing import ProcessSettings
 
 # `--mode` picks infer/frames here, so the sampling mode has the dest `sampling_mode`.
 OPTION_DESTS = {"mode": "sampling_mode"}
@@ -74,14 +78,21 @@ def run(args: argparse.Namespace) -> int:
     import logging
     import os
 
-    from reelsight.cli.options import flag_overrides
-    from reelsight.params import parse_key_values
-    from reelsight.worker.processing import run_job, settings_from_environment
+    from reelsight.worker.processing import run_job
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return run_job(settings_from_args(args, os.environ))
+
+
+def settings_from_args(args: argparse.Namespace, environ: Mapping[str, str]) -> ProcessSettings:
+    """The job's settings from ``environ`` and this command's flags (shared with the MXNet entry)."""
+    from reelsight.cli.options import flag_overrides
+    from reelsight.params import parse_key_values
+    from reelsight.worker.processing import settings_from_environment
+
     overrides = {**parse_key_values(args.options), **flag_overrides(args, dests=OPTION_DESTS)}
-    settings = settings_from_environment(
-        os.environ,
+    return settings_from_environment(
+        environ,
         overrides=overrides,
         input_dir=args.input,
         output_dir=args.output,
@@ -92,4 +103,3 @@ def run(args: argparse.Namespace) -> int:
         image_format=args.image_format,
         job_id=args.job_id,
     )
-    return run_job(settings)

@@ -57,26 +57,11 @@ def _bake(args: argparse.Namespace) -> int:
 def _process(args: argparse.Namespace) -> int:
     import logging
 
-    from reelsight.cli.options import flag_overrides
-    from reelsight.cli.process import OPTION_DESTS
+    from reelsight.cli.process import settings_from_args
     from reelsight.mx.processing import default_environment, run_mx_job
-    from reelsight.params import parse_key_values
-    from reelsight.worker.processing import settings_from_environment
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    overrides = {**parse_key_values(args.options), **flag_overrides(args, dests=OPTION_DESTS)}
-    settings = settings_from_environment(
-        default_environment(os.environ),
-        overrides=overrides,
-        input_dir=args.input,
-        output_dir=args.output,
-        message_file=args.message_file,
-        mode=args.mode,
-        custom_sharding=args.custom_sharding,
-        fail_on_any_error=args.fail_on_any_error,
-        image_format=args.image_format,
-        job_id=args.job_id,
-    )
+    settings = settings_from_args(args, default_environment(os.environ))
     return run_mx_job(settings, labels=args.labels)
 
 
