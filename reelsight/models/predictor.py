@@ -92,7 +92,7 @@ class TorchvisionPredictor:
         if self.channels_last:
             module = module.to(memory_format=torch.channels_last)
         self.module = module
-        self._box_pool, self._mask_pool = _gather_pools(module)
+        self._box_pool, self._mask_pool = _gather_pools(module) if device.type == "cpu" else (None, None)
 
     # --- public ---------------------------------------------------------------------------
 
@@ -197,8 +197,8 @@ class TorchvisionPredictor:
 
 
 def _gather_pools(module: torch.nn.Module) -> tuple[GatherRoIAlign | None, GatherRoIAlign | None]:
-    """CPU-fast stand-ins for a two-stage detector's RoI pools, kept outside the module so
-    that the module itself stays stock (ONNX export traces it)."""
+    """CPU-fast stand-ins for a two-stage detector's RoI pools. They are kept outside the
+    module, whose own forward (the one ONNX export traces) keeps torchvision's pools."""
     from torchvision.ops import MultiScaleRoIAlign
 
     heads = getattr(module, "roi_heads", None)
