@@ -11,23 +11,26 @@ NODE_STAMP := node_modules/.installed
 # Fragments in mk/ add prerequisites to these and define their own targets.
 TEST_PREREQS :=
 DEMO_PREREQS :=
-LINT_PATHS := reelsight stacks lambdas bench tests tests_mx app.py
+LINT_PATHS := reelsight stacks lambdas bench tools tests tests_mx app.py
+# Every environment installs from a lock in requirements/ (hashes checked); `make lock` regenerates them.
+LOCK_DIR := requirements
+PIP_LOCKED := pip install --quiet --require-hashes
 
 -include mk/*.mk
 
-.PHONY: help venv test lint demo bench
+.PHONY: help venv test lint lock demo bench
 
 help:
 	@echo "make demo   - run reelsight's main job on the local stack (installs on first run)"
 	@echo "make test   - run every test (installs on first run)"
-	@echo "make lint   - ruff + mypy"
+	@echo "make lint   - ruff + mypy + import contracts"
+	@echo "make lock   - regenerate every lock file in requirements/ from its .in input"
 	@echo "make bench  - benchmark against the seed-002 handler"
 	@echo "make synth  - synthesize the CloudFormation templates (offline)"
 
-$(VENV_STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(VENV_STAMP): $(LOCK_DIR)/dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m $(PIP_LOCKED) -r $(LOCK_DIR)/dev.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
@@ -43,4 +46,10 @@ test: $(VENV_STAMP) $(TEST_PREREQS)
 lint: $(VENV_STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
-	$(VENV)/bin/mypy reelsight stacks lambdas bench app.py
+	$(VENV)/bin/mypy reelsight stacks lambdas bench tools app.py
+	$(PY) -m tools.locks check
+
+# Needs the package registries. Keeps every pin that still satisfies its input; add
+# LOCK_ARGS=--upgrade to move them all to the newest releases.
+lock: $(VENV_STAMP)
+	$(PY) -m tools.locks compile $(LOCK_ARGS)

@@ -14,9 +14,9 @@ TEST_PREREQS += $(NODE_STAMP) $(API_CHROMIUM) $(API_VENV_STAMP)
 $(API_CHROMIUM):
 	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
 
-$(API_VENV_STAMP): containers/api/requirements.txt
+$(API_VENV_STAMP): $(LOCK_DIR)/api.txt
 	@test -x $(API_VENV)/bin/python || $(PYTHON_BOOT) -m venv $(API_VENV)
-	$(API_VENV)/bin/python -m pip install --quiet -r containers/api/requirements.txt
+	$(API_VENV)/bin/python -m $(PIP_LOCKED) -r $(LOCK_DIR)/api.txt
 	@touch $@
 
 # Serve the API and viewer; needs REELSIGHT_JOBS_TABLE, REELSIGHT_RESULTS_BUCKET, REELSIGHT_INPUT_BUCKET

@@ -4,15 +4,13 @@
 MX_VENV ?= .venv-mxnet
 MX_PY := $(MX_VENV)/bin/python
 MX_STAMP := $(MX_VENV)/.installed
-MX_TEST_PINS := pytest==9.2.0 pytest-timeout==2.4.0 'moto[server]==5.2.5'
 
 .PHONY: mx-venv mx-test
 
-$(MX_STAMP): requirements-mxnet.txt mk/mxnet.mk
+# --no-deps: the lock leaves out the GUI opencv-python that gluoncv declares (see mxnet.in).
+$(MX_STAMP): $(LOCK_DIR)/mxnet-dev.txt mk/mxnet.mk
 	@test -x $(MX_PY) || $(PYTHON_BOOT) -m venv $(MX_VENV)
-	$(MX_PY) -m pip install --quiet --upgrade pip
-	$(MX_PY) -m pip install --quiet --no-deps -r requirements-mxnet.txt
-	$(MX_PY) -m pip install --quiet $(MX_TEST_PINS)
+	$(MX_PY) -m $(PIP_LOCKED) --no-deps -r $(LOCK_DIR)/mxnet-dev.txt
 	$(MX_PY) -c "import site, pathlib; pathlib.Path(site.getsitepackages()[0], 'reelsight-src.pth').write_text('$(CURDIR)\n')"
 	$(MX_PY) -c "import mxnet, gluoncv, cv2, av; print('mxnet', mxnet.__version__, 'gluoncv', gluoncv.__version__)"
 	@touch $@

@@ -7,26 +7,17 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.api.support import REPO_ROOT, ApiResources, ApiServer
+from tools import locks
 
 DOCKERFILE = REPO_ROOT / "containers" / "api" / "Dockerfile"
-IMAGE_REQUIREMENTS = REPO_ROOT / "containers" / "api" / "requirements.txt"
+IMAGE_REQUIREMENTS = REPO_ROOT / "requirements" / "api.txt"
 API_VENV = REPO_ROOT / ".venv-api"
-
-
-def pins(path: Path) -> dict[str, str]:
-    found = {}
-    for line in path.read_text().splitlines():
-        match = re.match(r"^([A-Za-z0-9_.\[\]-]+)==([^\s;#]+)", line.strip())
-        if match:
-            found[re.sub(r"\[.*\]", "", match.group(1)).lower().replace("_", "-")] = match.group(2)
-    return found
 
 
 def test_dockerfile_is_hadolint_clean_and_runs_as_non_root() -> None:
@@ -37,19 +28,17 @@ def test_dockerfile_is_hadolint_clean_and_runs_as_non_root() -> None:
     users = re.findall(r"^USER\s+(\S+)", text, re.MULTILINE)
     assert users and users[-1] not in ("0", "root")
     assert re.search(r"^FROM python:3\.11[.\d]*-slim", text, re.MULTILINE)
-    assert "containers/api/requirements.txt" in text
+    assert "COPY requirements/api.txt" in text
     assert re.search(r"^EXPOSE 8000$", text, re.MULTILINE)
     assert re.search(r'^CMD \["--host", "0\.0\.0\.0"\]$', text, re.MULTILINE)
 
 
-def test_image_pins_match_the_repository() -> None:
-    image = pins(IMAGE_REQUIREMENTS)
-    repository = pins(REPO_ROOT / "requirements.txt") | pins(REPO_ROOT / "requirements-dev.txt")
-    assert {"fastapi", "uvicorn", "boto3"} <= set(image)
-    for name, version in image.items():
-        if name in repository:
-            assert version == repository[name], name
-        assert metadata.version(name) == version, f"{name}: the dev venv has {metadata.version(name)}"
+def test_image_lock_holds_the_server_and_no_model_code() -> None:
+    """Lock against lock: the image's pins are the dev lock's (tests/repo/test_locks.py checks all)."""
+    image = locks.read_pins(IMAGE_REQUIREMENTS)
+    dev = locks.read_pins(REPO_ROOT / "requirements" / "dev.txt")
+    assert {"fastapi", "uvicorn", "boto3", "pydantic", "starlette"} <= set(image)
+    assert {name: pin.version for name, pin in image.items()} == {name: dev[name].version for name in image}
     assert not {"torch", "torchvision", "av", "opencv-python-headless", "numpy"} & set(image)
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tools import locks
+
 REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "containers" / "worker" / "Dockerfile"
 ENTRYPOINT = REPO / "containers" / "worker" / "entrypoint.sh"
@@ -36,25 +38,17 @@ def test_every_ignored_rule_is_justified() -> None:
             assert i > 0 and lines[i - 1].startswith("#") and "hadolint" not in lines[i - 1], line
 
 
-def test_image_installs_requirements_txt_verbatim_and_nothing_else() -> None:
+def test_image_installs_the_runtime_lock_verbatim_and_nothing_else() -> None:
     text = DOCKERFILE.read_text()
     installs = re.findall(r"pip install ([^\n\\&]+)", text)
-    assert installs == ["--requirement requirements.txt", "--no-deps ."], installs
-    assert "COPY requirements.txt" in text
+    assert installs == ["--require-hashes --requirement runtime.txt", "--no-deps ."], installs
+    assert "COPY requirements/runtime.txt" in text
     assert re.search(r"^USER 10001", text, re.M), "the image must not run as root"
     assert re.search(r'^ENTRYPOINT \["/usr/local/bin/reelsight-entrypoint"\]', text, re.M)
 
 
 def _requirements() -> dict[str, str]:
-    pins = {}
-    for line in (REPO / "requirements.txt").read_text().splitlines():
-        line = line.split("#")[0].strip()
-        if not line:
-            continue
-        name, sep, version = line.partition("==")
-        assert sep and version, f"requirements.txt: {line!r} is not pinned with =="
-        pins[re.sub(r"\[.*\]", "", name).lower()] = version
-    return pins
+    return {name: pin.version for name, pin in locks.read_pins(REPO / "requirements" / "runtime.txt").items()}
 
 
 def _module_file(name: str) -> Path | None:
@@ -94,12 +88,12 @@ def _third_party_imports() -> set[str]:
     return found
 
 
-def test_worker_imports_only_what_requirements_txt_pins() -> None:
+def test_worker_imports_only_what_the_runtime_lock_pins() -> None:
     pins = _requirements()
     imported = _third_party_imports()
     assert {"torch", "av", "numpy"} <= imported  # the walk reached the core library
     missing = sorted(m for m in imported - OPTIONAL if DISTRIBUTIONS.get(m, m).lower() not in pins)
-    assert not missing, f"imported by the worker but not pinned in requirements.txt: {missing}"
+    assert not missing, f"imported by the worker but not in requirements/runtime.txt: {missing}"
 
 
 @pytest.fixture()
