@@ -47,6 +47,7 @@ lint: $(VENV_STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(VENV)/bin/mypy reelsight stacks lambdas bench tools app.py
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m tools.locks check
 
 # Needs the package registries. Keeps every pin that still satisfies its input; add

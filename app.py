@@ -15,6 +15,8 @@ from stacks.network_stack import NetworkStack
 from stacks.pipeline_stack import PipelineConfig, PipelineStack
 
 STACK_IDS = ("ReelsightData", "ReelsightNetwork", "ReelsightApi", "ReelsightPipeline")
+# Stack-level tags (CloudFormation propagates them to what it creates); resources get them too, below.
+PROJECT_TAGS = {"project": "reelsight"}
 
 
 def build_app(app: cdk.App, *, config: AppConfig | None = None, nag: bool = True) -> dict[str, cdk.Stack]:
@@ -26,6 +28,7 @@ def build_app(app: cdk.App, *, config: AppConfig | None = None, nag: bool = True
         "ReelsightData",
         config=config.data,
         env=env,
+        tags=PROJECT_TAGS,
         description="reelsight stateful resources: key, buckets, upload queue, tables",
     )
     network = NetworkStack(
@@ -34,6 +37,7 @@ def build_app(app: cdk.App, *, config: AppConfig | None = None, nag: bool = True
         config=config.network,
         key_arn=data.refs.key_arn,
         env=env,
+        tags=PROJECT_TAGS,
         description="reelsight network: private VPC, endpoints, flow logs, security groups",
     )
     api = ApiServerStack(
@@ -43,6 +47,7 @@ def build_app(app: cdk.App, *, config: AppConfig | None = None, nag: bool = True
         network=network.network,
         data=data.refs,
         env=env,
+        tags=PROJECT_TAGS,
         description="reelsight API host",
     )
     pipeline = PipelineStack(
@@ -59,6 +64,7 @@ def build_app(app: cdk.App, *, config: AppConfig | None = None, nag: bool = True
         api_url=api_url(config.api),
         api_token=api.api_token,
         env=env,
+        tags=PROJECT_TAGS,
         description="reelsight pipeline: async endpoint, autoscaling, topics, Lambdas, monitoring",
     )
     # The data stack is referenced through named exports, so the order is declared here.

@@ -136,7 +136,7 @@ def speed(
                 "masks_kept": True,
                 "precision": summary.model["precision"],
                 "model_min_size": model_min_size,
-                "timings": summary.timings,
+                "timings": summary.timings.to_json(),
             }
 
         sides[f"reelsight_{config}"] = run_ours

@@ -17,10 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from reelsight import envvars
+from reelsight.contract.jobs import JobRecord, JobsTable, JobStatus
+from reelsight.contract.names import (
+    UPLOAD_PREFIX,
+    artifacts_prefix,
+    s3_uri,
+    split_s3_uri,
+)
+from reelsight.contract.summary import ShortSummary
 from reelsight.errors import ParamError, ReelsightError
 
-TERMINAL = frozenset({"SUCCEEDED", "FAILED"})
-STATUSES = ("QUEUED", "RUNNING", "SUCCEEDED", "FAILED")
+UPLOADED = "UPLOADED"  # what wait() reports while the dispatcher has not recorded the job yet
 # Stack outputs the CDK app declares for clients.
 OUTPUT_KEYS = {
     "input_bucket": "InputBucketName",
@@ -48,7 +55,7 @@ class StackTarget:
     results_bucket: str
     jobs_table: str
     results_topic: str | None = None
-    upload_prefix: str = "incoming/"
+    upload_prefix: str = UPLOAD_PREFIX
     api_url: str | None = None
     endpoints: dict[str, str] = field(default_factory=dict)  # boto3 service name -> URL (local)
     credentials: dict[str, str] = field(default_factory=dict)
@@ -67,11 +74,11 @@ class Submission:
 
     @property
     def source(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
+        return s3_uri(self.bucket, self.key)
 
     def job_ids(self) -> list[str]:
         """The ids the dispatcher may derive for this object (from the version id, else the ETag)."""
-        from lambdas.common.jobids import job_id_for, object_version
+        from reelsight.contract.jobids import job_id_for, object_version
 
         ids = []
         if self.version_id and self.version_id != "null":
@@ -105,7 +112,7 @@ def local_target(state_dir: str | Path | None = None) -> StackTarget | None:
         results_bucket=names["results_bucket"],
         jobs_table=names["jobs_table"],
         results_topic=names.get("results_topic"),
-        upload_prefix=names.get("upload_prefix") or "incoming/",
+        upload_prefix=names.get("upload_prefix") or UPLOAD_PREFIX,
         api_url=state.get("api_url"),
         endpoints=endpoints,
         credentials=credentials,
@@ -194,6 +201,7 @@ class Client:
         self.session = boto3.session.Session(profile_name=target.profile, region_name=target.region, **kwargs)
         self.s3 = self._client("s3")
         self.dynamodb = self._client("dynamodb")
+        self.jobs = JobsTable(self.dynamodb, target.jobs_table)
 
     def _client(self, service: str) -> Any:
         url = self.target.endpoints.get(service)
@@ -232,70 +240,22 @@ class Client:
 
     # --- jobs ---
 
-    def get_job(self, job_id: str) -> dict[str, Any] | None:
-        from lambdas.common.jobs import from_item
+    def get_job(self, job_id: str) -> JobRecord | None:
+        return self.jobs.get(job_id)
 
-        item = self.dynamodb.get_item(
-            TableName=self.target.jobs_table, Key={"job_id": {"S": job_id}}, ConsistentRead=True
-        )
-        return from_item(item["Item"]) if "Item" in item else None
-
-    def find_job(self, submission: Submission) -> dict[str, Any] | None:
+    def find_job(self, submission: Submission) -> JobRecord | None:
+        """The job of an upload: by the ids the dispatcher derives, else by its source."""
         for job_id in submission.job_ids():
             job = self.get_job(job_id)
             if job:
                 return job
-        from lambdas.common.jobs import from_item
+        return self.jobs.find_by_source(submission.source)
 
-        scan = self.dynamodb.get_paginator("scan").paginate(
-            TableName=self.target.jobs_table,
-            FilterExpression="#s = :s",
-            ExpressionAttributeNames={"#s": "source"},
-            ExpressionAttributeValues={":s": {"S": submission.source}},
-        )
-        for page in scan:
-            for item in page.get("Items", []):
-                return from_item(item)
-        return None
-
-    def recent_jobs(self, limit: int = 20) -> list[dict[str, Any]]:
-        """Most recent jobs first (the status index when there is one, else a scan)."""
-        from lambdas.common.jobs import from_item
-
-        items: list[dict[str, Any]] = []
-        index = self._status_index()
-        try:
-            if index is None:
-                raise LookupError("the jobs table has no index on status")
-            for status in STATUSES:
-                answer = self.dynamodb.query(
-                    TableName=self.target.jobs_table,
-                    IndexName=index,
-                    KeyConditionExpression="#s = :s",
-                    ExpressionAttributeNames={"#s": "status"},
-                    ExpressionAttributeValues={":s": {"S": status}},
-                    ScanIndexForward=False,
-                    Limit=limit,
-                )
-                items += [from_item(i) for i in answer.get("Items", [])]
-        except (LookupError, self.dynamodb.exceptions.ClientError):
-            items = []
-            for page in self.dynamodb.get_paginator("scan").paginate(TableName=self.target.jobs_table):
-                items += [from_item(i) for i in page.get("Items", [])]
-        items.sort(key=lambda job: str(job.get("created_at", "")), reverse=True)
-        return items[:limit]
-
-    def _status_index(self) -> str | None:
-        """The global secondary index keyed by ``status`` (and sorted by ``created_at``), if any."""
-        try:
-            table = self.dynamodb.describe_table(TableName=self.target.jobs_table)["Table"]
-        except self.dynamodb.exceptions.ClientError:
-            return None
-        for index in table.get("GlobalSecondaryIndexes") or []:
-            keys = {k["KeyType"]: k["AttributeName"] for k in index.get("KeySchema", [])}
-            if keys.get("HASH") == "status":
-                return str(index["IndexName"])
-        return None
+    def recent_jobs(self, limit: int = 20) -> list[JobRecord]:
+        """Most recent jobs first: the newest ``limit`` of each status (the status index), merged."""
+        jobs = [job for status in JobStatus for job in self.jobs.list_page(status=status, limit=limit).items]
+        jobs.sort(key=lambda job: job.created_at or "", reverse=True)
+        return jobs[:limit]
 
     def wait(
         self,
@@ -303,19 +263,20 @@ class Client:
         *,
         timeout: float = 600.0,
         interval: float = 1.0,
-        on_change: Callable[[str, dict[str, Any]], None] | None = None,
-    ) -> dict[str, Any]:
-        """Poll the job until it is SUCCEEDED or FAILED; ``on_change(status, job)`` on every new status."""
+        on_change: Callable[[str, JobRecord | None], None] | None = None,
+    ) -> JobRecord:
+        """Poll the job until it ends (a terminal status); ``on_change(status, job)`` on every new status,
+        with status UPLOADED and job None until the dispatcher has recorded it."""
         deadline = time.monotonic() + timeout
         last: str | None = None
         while True:
             job = self.get_job(submission) if isinstance(submission, str) else self.find_job(submission)
-            status = str(job.get("status")) if job else "UPLOADED"
+            status = (job.status_text if job else None) or UPLOADED
             if status != last:
                 last = status
                 if on_change:
-                    on_change(status, job or {})
-            if job and status in TERMINAL:
+                    on_change(status, job)
+            if job and job.terminal:
                 return job
             if time.monotonic() >= deadline:
                 raise JobTimeout(f"the job did not finish within {timeout:.0f}s (last status {status})")
@@ -324,11 +285,16 @@ class Client:
     # --- results ---
 
     def _read(self, uri: str) -> bytes:
-        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        bucket, key = split_s3_uri(uri)
         return bytes(self.s3.get_object(Bucket=bucket, Key=key)["Body"].read())
 
-    def fetch(self, job: dict[str, Any] | str, dest: str | Path) -> list[Path]:
-        """Download a job's result document (summary.json + frames.jsonl) and artifacts into ``dest``."""
+    def fetch(self, job: JobRecord | str, dest: str | Path) -> list[Path]:
+        """Download a job's files into ``dest`` as they are in the results bucket.
+
+        ``job.json`` (the record), everything under ``jobs/<id>/artifacts/`` (``summary.json``,
+        ``frames.jsonl``, the contact sheet, ...) and, for a Processing job, everything under its output
+        prefix (a folder per video); ``failure.txt`` for a failed async job.
+        """
         if isinstance(job, str):
             found = self.get_job(job)
             if not found:
@@ -336,77 +302,54 @@ class Client:
             job = found
         dest = Path(dest)
         dest.mkdir(parents=True, exist_ok=True)
-        written: list[Path] = []
-        job_id = str(job["job_id"])
-        (dest / "job.json").write_text(json.dumps(job, indent=2, sort_keys=True, default=str))
-        written.append(dest / "job.json")
-        output = job.get("output_location")
-        if output and job.get("status") == "SUCCEEDED":
-            document = json.loads(self._read(str(output)))
-            if isinstance(document, dict) and "summary" in document:
-                (dest / "summary.json").write_text(json.dumps(document["summary"], indent=2))
-                written.append(dest / "summary.json")
-                with open(dest / "frames.jsonl", "w") as frames:
-                    for frame in document.get("frames") or []:
-                        frames.write(json.dumps(frame, separators=(",", ":")) + "\n")
-                written.append(dest / "frames.jsonl")
-            else:
-                (dest / "output.json").write_text(json.dumps(document, indent=2))
-                written.append(dest / "output.json")
-        failure = job.get("failure_location")
-        if job.get("status") == "FAILED" and failure:
+        (dest / "job.json").write_text(json.dumps(job.to_item(), indent=2, sort_keys=True, default=str))
+        written = [dest / "job.json"]
+        failure = job.failure_location
+        if job.status is JobStatus.FAILED and failure:
             try:
                 (dest / "failure.txt").write_bytes(self._read(str(failure)))
                 written.append(dest / "failure.txt")
             except Exception:
                 pass  # failures before submission have no failure object
-        prefix = f"jobs/{job_id}/artifacts/"
-        for page in self.s3.get_paginator("list_objects_v2").paginate(
-            Bucket=self.target.results_bucket, Prefix=prefix
-        ):
+        written += self._download(self.target.results_bucket, artifacts_prefix(job.job_id), dest)
+        output = job.output_location or ""
+        if output.endswith("/"):  # a Processing job's output prefix
+            written += self._download(*split_s3_uri(output), dest)
+        return written
+
+    def _download(self, bucket: str, prefix: str, dest: Path) -> list[Path]:
+        """Every object under ``prefix``, to the same relative path under ``dest`` (never outside it)."""
+        written: list[Path] = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
                 relative = obj["Key"][len(prefix) :]
-                if not relative or relative.endswith("/"):
+                target = dest / relative
+                if not relative or relative.endswith("/") or dest.resolve() not in target.resolve().parents:
                     continue
-                target = dest / "artifacts" / relative
-                if (dest / "artifacts") not in target.resolve().parents:
-                    continue  # never write outside dest
                 target.parent.mkdir(parents=True, exist_ok=True)
-                self.s3.download_file(self.target.results_bucket, obj["Key"], str(target))
+                self.s3.download_file(bucket, obj["Key"], str(target))
                 written.append(target)
         return written
 
 
 def describe_summary(summary: Mapping[str, Any]) -> list[str]:
-    """Human-readable lines for a run summary (frames, detections per class, model, warnings)."""
-    lines = []
-    model = summary.get("model") or {}
-    if isinstance(model, dict):  # the full summary.json
-        lines.append(
-            f"model {model.get('name')} ({model.get('weights')}, device {model.get('device')}, "
-            f"precision {model.get('precision')})"
-        )
-        random_weights = bool(model.get("random_weights"))
-    else:  # the short summary kept in the job record
-        lines.append(f"model {model}")
-        random_weights = bool(summary.get("random_weights"))
-    if random_weights:
+    """Human-readable lines for a run's short summary (a full summary.json is shortened first)."""
+    short = ShortSummary.from_json(summary)
+    lines = [f"model {short.model}"]
+    if short.random_weights:
         lines.append(
             "!!! RANDOM WEIGHTS: no pretrained checkpoint was available; the detections are noise !!!"
         )
-    video = summary.get("video") or {}
-    if isinstance(video, dict) and video:
-        lines.append(
-            f"video {video.get('width')}x{video.get('height')}, "
-            f"{video.get('duration')} s at {video.get('fps')} fps"
-        )
     lines.append(
-        f"frames sampled: {summary.get('frames_sampled')}, detections: {summary.get('detections_total')}, "
-        f"status: {summary.get('status')}"
+        f"frames sampled: {short.frames_sampled}, detections: {short.detections_total}, "
+        f"status: {short.status}"
     )
-    counts = summary.get("counts_per_class") or {}
-    for name, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+    if short.timings.total:
+        lines.append(f"run time: {short.timings.total:.1f} s (inference {short.timings.inference:.1f} s)")
+    for name, count in sorted(short.counts_per_class.items(), key=lambda kv: (-kv[1], kv[0])):
         lines.append(f"  {name:<20} {count}")
-    for warning in summary.get("warnings") or []:
+    if short.error:
+        lines.append(f"error: {short.error}")
+    for warning in short.warnings:
         lines.append(f"warning: {warning}")
     return lines

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Generator, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -137,6 +137,43 @@ class _Decoded:
     timestamp: float
     keyframe: bool
     source: Any
+
+
+@dataclass(frozen=True)
+class _PyavTiming:
+    """How a PyAV stream's pts become seconds from the stream's start."""
+
+    time_base: Any  # a Fraction; None when the stream has none
+    start_seconds: float
+    fps: float  # average frame rate (30 when unknown), for frames without a pts
+
+    @classmethod
+    def of(cls, stream: Any, average_fps: float) -> _PyavTiming:
+        time_base = stream.time_base
+        start_seconds = float((stream.start_time or 0) * time_base) if time_base else 0.0
+        return cls(time_base, start_seconds, average_fps or 30.0)
+
+    def seconds(self, pts: int | None, position: int) -> float:
+        if pts is not None and self.time_base is not None:
+            return float(pts * self.time_base) - self.start_seconds
+        return position / self.fps
+
+
+@dataclass
+class _PyavCounts:
+    """Packets and frames counted so far, from which frame indices follow."""
+
+    base_index: int | None  # position of the first packet; None until known after a seek
+    packets_seen: int = 0
+    frame_count: int = 0
+    consecutive_errors: int = 0
+    lost_frames: bool = False
+    keyframe_positions: dict[int, int] = field(default_factory=dict)  # pts -> packets before it
+
+
+def _rgb_source(frame: Any) -> Callable[[], np.ndarray]:
+    """Converts only when called: most decoded frames are never kept."""
+    return lambda: rotate_image(frame.to_ndarray(format="rgb24"), _clockwise(frame.rotation))
 
 
 # --- Probing --------------------------------------------------------------------------------
@@ -400,82 +437,104 @@ class VideoReader:
     # --- PyAV ---
 
     def _decode_pyav(self) -> Generator[_Decoded, None, None]:
-        import av
-
         container = _open_container(self.path)
         self._container = container
+        stream = self._open_stream(container)
+        timing = _PyavTiming.of(stream, self.info.fps)
+        counts = _PyavCounts(base_index=None if self._seek_to_start(container, stream) else 0)
+        for packet in self._demux(container, stream):
+            self._count_packet(stream, packet, counts)
+            frames = self._decode_packet(packet, counts)
+            if counts.consecutive_errors >= MAX_CONSECUTIVE_ERRORS:
+                break
+            for frame in frames:
+                yield self._decoded(frame, timing, counts)
+        self._check_complete(counts)
+
+    def _open_stream(self, container: Any) -> Any:
         stream = _video_stream(container, self.path)
         stream.thread_type = "AUTO"
-        keyframes_only = self.params.mode == "keyframes"
-        if keyframes_only:
+        if self.params.mode == "keyframes":
             stream.codec_context.skip_frame = "NONKEY"
-        time_base = stream.time_base
-        start_pts = stream.start_time or 0
-        start_seconds = float(start_pts * time_base) if time_base else 0.0
-        fps = self.info.fps or 30.0
+        return stream
 
-        seeked = False
-        if self.params.start > 0 and (_has_sample_index(stream) or self.params.start > SEEK_ESTIMATE_AFTER):
-            try:
-                container.seek(start_pts + int(self.params.start / time_base), stream=stream, backward=True)
-                seeked = True
-            except av.error.FFmpegError:
-                seeked = False  # not seekable: decode from the beginning
-        base_index: int | None = 0 if not seeked else None
-        packets_seen = 0
-        keyframe_positions: dict[int, int] = {}  # pts -> packets before it (keyframes mode)
-        frame_count = 0
-        errors = 0
-        lost_frames = False
+    def _seek_to_start(self, container: Any, stream: Any) -> bool:
+        """Seek to the keyframe before ``start`` where the sample index keeps frame indices exact
+        (or where decoding from the beginning would take too long); False when not seeked."""
+        import av
 
-        def to_rgb(frame: Any) -> Any:
-            return lambda: rotate_image(frame.to_ndarray(format="rgb24"), _clockwise(frame.rotation))
+        start = self.params.start
+        if start <= 0 or not (_has_sample_index(stream) or start > SEEK_ESTIMATE_AFTER):
+            return False
+        try:
+            container.seek(
+                (stream.start_time or 0) + int(start / stream.time_base), stream=stream, backward=True
+            )
+        except av.error.FFmpegError:
+            return False  # not seekable: decode from the beginning
+        return True
+
+    def _demux(self, container: Any, stream: Any) -> Iterator[Any]:
+        """The stream's packets; a read error ends them, and the video is then partial."""
+        import av
 
         packets = container.demux(stream)
         while True:
             try:
                 packet = next(packets)
             except StopIteration:
-                break
+                return
             except av.error.FFmpegError as exc:
                 self._mark_partial(f"reading stopped early: {exc}")
-                break
-            if packet.size and base_index is None:
-                base_index = self._index_after_seek(stream, packet)
-            if packet.size:
-                if keyframes_only and packet.is_keyframe and packet.pts is not None:
-                    keyframe_positions[packet.pts] = (base_index or 0) + packets_seen
-                packets_seen += 1
-            try:
-                frames = packet.decode()
-                errors = 0
-            except av.error.FFmpegError as exc:
-                errors += 1
-                lost_frames = True
-                self._mark_partial(f"some data could not be decoded: {exc}")
-                if errors >= MAX_CONSECUTIVE_ERRORS:
-                    break
-                continue
-            for frame in frames:
-                self.frames_decoded += 1
-                base = base_index or 0
-                if frame.pts is not None and time_base is not None:
-                    timestamp = float(frame.pts * time_base) - start_seconds
-                else:
-                    timestamp = (base + frame_count) / fps
-                if keyframes_only:
-                    index = keyframe_positions.get(frame.pts, round(timestamp * fps))
-                elif lost_frames:
-                    # Frames lost to a decoding error break the count; estimate from time instead.
-                    index = max(round(timestamp * fps), base + frame_count)
-                    if ESTIMATED_AFTER_ERROR not in self.warnings:
-                        self.warnings.append(ESTIMATED_AFTER_ERROR)
-                else:
-                    index = base + frame_count
-                frame_count += 1
-                yield _Decoded(index, timestamp, bool(frame.key_frame), to_rgb(frame))
+                return
+            yield packet
+
+    def _count_packet(self, stream: Any, packet: Any, counts: _PyavCounts) -> None:
+        if not packet.size:
+            return
+        if counts.base_index is None:
+            counts.base_index = self._index_after_seek(stream, packet)
+        if self.params.mode == "keyframes" and packet.is_keyframe and packet.pts is not None:
+            counts.keyframe_positions[packet.pts] = counts.base_index + counts.packets_seen
+        counts.packets_seen += 1
+
+    def _decode_packet(self, packet: Any, counts: _PyavCounts) -> list[Any]:
+        """The packet's frames; none when it cannot be decoded (counted towards giving up)."""
+        import av
+
+        try:
+            frames: list[Any] = packet.decode()
+        except av.error.FFmpegError as exc:
+            counts.consecutive_errors += 1
+            counts.lost_frames = True
+            self._mark_partial(f"some data could not be decoded: {exc}")
+            return []
+        counts.consecutive_errors = 0
+        return frames
+
+    def _decoded(self, frame: Any, timing: _PyavTiming, counts: _PyavCounts) -> _Decoded:
+        self.frames_decoded += 1
+        position = (counts.base_index or 0) + counts.frame_count
+        timestamp = timing.seconds(frame.pts, position)
+        index = self._frame_index(frame, timestamp, timing.fps, position, counts)
+        counts.frame_count += 1
+        return _Decoded(index, timestamp, bool(frame.key_frame), _rgb_source(frame))
+
+    def _frame_index(
+        self, frame: Any, timestamp: float, fps: float, position: int, counts: _PyavCounts
+    ) -> int:
+        if self.params.mode == "keyframes":
+            return counts.keyframe_positions.get(frame.pts, round(timestamp * fps))
+        if counts.lost_frames:
+            # Frames lost to a decoding error break the count; estimate from time instead.
+            if ESTIMATED_AFTER_ERROR not in self.warnings:
+                self.warnings.append(ESTIMATED_AFTER_ERROR)
+            return max(round(timestamp * fps), position)
+        return position
+
+    def _check_complete(self, counts: _PyavCounts) -> None:
         expected = self.info.frame_count
-        seen = (base_index or 0) + packets_seen
+        seen = (counts.base_index or 0) + counts.packets_seen
         if expected and seen < expected and not self.partial:
             self._mark_partial(f"the video ended after {seen} of {expected} frames (file truncated?)")
 

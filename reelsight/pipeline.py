@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from reelsight.contract.names import FRAMES_FILE, SUMMARY_FILE
 from reelsight.errors import VideoError
 from reelsight.frames import SampledFrame, VideoReader, open_video
 from reelsight.params import RunOptions
-from reelsight.results import FrameResult, FramesWriter, RunSummary, write_summary
+from reelsight.results import FrameResult, FramesWriter, RunSummary, Timings, write_summary
 
 if TYPE_CHECKING:
     from reelsight.models import Predictor
@@ -145,7 +146,7 @@ def run_video(
         expected = reader.expected_count
         extras = _Extras(out, options, predictor, reader.info.fps)
         with_masks = "masks" in options.include or "mask_pngs" in options.include
-        with FramesWriter(out / "frames.jsonl") as writer:
+        with FramesWriter(out / FRAMES_FILE) as writer:
             try:
                 # closing(): stop the decode thread at once, even when predict raises.
                 with contextlib.closing(_batches(reader, options.batch_size, timings)) as stream:
@@ -193,22 +194,22 @@ def run_video(
         frames_sampled=writer.frames_written,
         detections_total=writer.detections_total,
         counts_per_class=dict(sorted(writer.counts_per_class.items(), key=lambda kv: (-kv[1], kv[0]))),
-        timings={
-            "total": total,
-            "model_load": load_seconds,
-            "decode": timings.decode,
-            "inference": timings.inference,
-            "write": timings.write,
-            "inference_per_frame": timings.inference / frames,
-            "total_per_frame": total / frames,
-        },
+        timings=Timings(
+            total=total,
+            model_load=load_seconds,
+            decode=timings.decode,
+            inference=timings.inference,
+            write=timings.write,
+            inference_per_frame=timings.inference / frames,
+            total_per_frame=total / frames,
+        ),
         partial=partial,
         approximate=approximate,
         warnings=warnings,
-        artifacts={"frames": "frames.jsonl", "summary": "summary.json", **extras.artifacts},
+        artifacts={"frames": FRAMES_FILE, "summary": SUMMARY_FILE, **extras.artifacts},
         status="partial" if partial else "ok",
     )
-    write_summary(out / "summary.json", summary)
+    write_summary(out / SUMMARY_FILE, summary)
     return summary
 
 

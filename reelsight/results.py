@@ -1,5 +1,9 @@
 """The results schema: one JSON line per sampled frame (frames.jsonl) and one summary.json.
 
+The frame types, the streaming writer and reader of frames.jsonl and the RLE codec are here; the
+summary types (:class:`RunSummary`, :class:`ShortSummary`, :class:`Timings`) are defined in
+``reelsight.contract.summary`` and re-exported.
+
 numpy and the standard library only; pycocotools is used for RLE when present, with an
 equivalent pure-numpy codec otherwise (the Lambdas read results without it).
 See docs/results-format.md for every field.
@@ -12,15 +16,32 @@ import os
 import tempfile
 import warnings
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-SCHEMA_VERSION = "1.0"
-Status = Literal["ok", "partial", "failed"]
+# The run summary and its short form live in the contract (standard library only); re-exported here.
+from reelsight.contract.summary import SCHEMA_VERSION, RunSummary, ShortSummary, Status, Timings
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Detections",
+    "FrameResult",
+    "FramesWriter",
+    "RunSummary",
+    "SemanticResult",
+    "ShortSummary",
+    "Status",
+    "Timings",
+    "mask_to_rle",
+    "read_frames_jsonl",
+    "read_summary",
+    "rle_to_mask",
+    "write_summary",
+]
 
 BOX_DECIMALS = 2
 SCORE_DECIMALS = 4
@@ -167,36 +188,6 @@ class FrameResult:
         )
 
 
-@dataclass
-class RunSummary:
-    """summary.json: what was run on which video, and what came out."""
-
-    video: dict[str, Any] = field(default_factory=dict)
-    model: dict[str, Any] = field(default_factory=dict)
-    params: dict[str, Any] = field(default_factory=dict)
-    frames_sampled: int = 0
-    detections_total: int = 0
-    counts_per_class: dict[str, int] = field(default_factory=dict)
-    timings: dict[str, float] = field(default_factory=dict)
-    partial: bool = False
-    approximate: bool = False
-    warnings: list[str] = field(default_factory=list)
-    artifacts: dict[str, str] = field(default_factory=dict)
-    status: Status = "ok"
-    error: str | None = None
-    schema_version: str = SCHEMA_VERSION
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["timings"] = {k: round(float(v), 4) for k, v in self.timings.items()}
-        return {"schema_version": data.pop("schema_version"), **data}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> RunSummary:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        return cls(**known)
-
-
 class FramesWriter:
     """Streams frames.jsonl one line per frame, flushed as it goes, and keeps running totals."""
 
@@ -267,15 +258,6 @@ def write_summary(path: str | Path, summary: RunSummary) -> None:
 
 def read_summary(path: str | Path) -> RunSummary:
     return RunSummary.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
-
-
-def result_document(summary: RunSummary, frames: Iterable[FrameResult]) -> dict[str, Any]:
-    """The body the worker answers and the async output holds."""
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "summary": summary.to_json(),
-        "frames": [frame.to_json() for frame in frames],
-    }
 
 
 # --- COCO run-length encoding --------------------------------------------------------------

@@ -9,14 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-VIDEO_SUFFIXES: tuple[str, ...] = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
-UPLOAD_PREFIX = "incoming/"
-BATCH_PREFIX = "batch/"
+# Re-exported for stacks/summary.py; the names themselves live in reelsight/contract/names.py.
+from reelsight.contract.names import ROLE_METADATA_KEY as ROLE_METADATA_KEY
+from reelsight.contract.options import deployment_environment
+
 API_PORT = 8000
 ENDPOINT_VARIANT = "AllTraffic"
-PROCESSING_JOB_PREFIX = "reelsight-"
-# Template metadata key naming a resource's role (e.g. "upload-queue"), for tools that read the templates.
-ROLE_METADATA_KEY = "reelsight:role"
 
 
 class ConfigError(ValueError):
@@ -52,11 +50,18 @@ class EndpointConfig:
     request_ttl_seconds: int = 21600
     async_max_bytes: int = 1_000_000_000
 
+    def run_defaults(self) -> dict[str, str]:
+        """The deployment's run defaults, given unchanged to the SageMaker model, the dispatcher and
+        (through it) every Processing job, so the job record states what the worker runs."""
+        return deployment_environment(model=self.model, fps=self.fps)
+
 
 @dataclass(frozen=True, kw_only=True)
 class ProcessingConfig:
     instance_type: str = "ml.g4dn.xlarge"
     instance_count: int = 1
+    volume_size_gb: int = 100
+    max_runtime_seconds: int = 86400
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from aws_cdk import CfnResource
 from constructs import IConstruct
 
-from stacks.config import ROLE_METADATA_KEY
+from reelsight.contract.names import ROLE_METADATA_KEY
 
 
 def role_tag(construct: IConstruct, role: str) -> None:

@@ -4,6 +4,8 @@ Each object is handled at most once: Powertools idempotency on DynamoDB, keyed b
 version id (ETag when unversioned), and a conditional write on the jobs table as a second guard.
 A failure that may pass on retry (throttling, network) raises, so the SQS record is retried and the
 idempotency record is released; user mistakes (bad metadata, missing object) end as FAILED jobs.
+Every object under the watched prefixes gets a record: one that is not a supported video ends as a
+REJECTED job with a notification, so no upload disappears without a trace.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import os
 import posixpath
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -22,14 +24,14 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from botocore.exceptions import ClientError
 
-from lambdas.common import jobs
 from lambdas.common.clients import Clients
 from lambdas.common.jobids import job_id_for, object_version
 from lambdas.common.notify import publish
-from lambdas.common.s3uri import s3_uri
 from lambdas.common.settings import Settings
 from lambdas.dispatch import routing, submit
 from lambdas.dispatch.records import ObjectEvent
+from reelsight.contract.jobs import JobRecord, JobsTable, JobStatus, history_entry, now_iso, time_text
+from reelsight.contract.names import job_prefix, s3_uri
 from reelsight.errors import ParamError
 from reelsight.models.registry import get_spec
 
@@ -38,13 +40,14 @@ logger = Logger(service="reelsight-dispatch", child=True)
 SUBMITTED = "submitted"
 DUPLICATE = "duplicate"
 FAILED = "failed"
+REJECTED = "rejected"
 IGNORED = "ignored"
 IDEMPOTENCY_KEY_PREFIX = "reelsight-dispatch"
 
 
 @dataclass(frozen=True)
 class Outcome:
-    action: str  # submitted | duplicate | failed | ignored
+    action: str  # submitted | duplicate | failed | rejected | ignored
     job_id: str | None = None
     route: str | None = None
     reason: str | None = None
@@ -105,38 +108,69 @@ def dispatch(
     return result
 
 
-def base_record(event: ObjectEvent, job_id: str, settings: Settings, status: str) -> dict[str, Any]:
-    moment = jobs.now_iso()
-    record: dict[str, Any] = {
-        "job_id": job_id,
-        "source": s3_uri(event.bucket, event.key),
-        "bucket": event.bucket,
-        "key": event.key,
-        "video": posixpath.basename(event.key),
-        "status": status,
-        "created_at": moment,
-        "updated_at": moment,
-        "uploaded_at": event.event_time,
-        "etag": (event.etag or "").strip('"') or None,
-        "version_id": event.version_id,
-        "status_history": [],
-    }
-    if settings.results_bucket:
-        record["results_prefix"] = s3_uri(settings.results_bucket, f"jobs/{job_id}/")
-    return record
+def base_record(event: ObjectEvent, job_id: str, settings: Settings, status: JobStatus) -> JobRecord:
+    moment = now_iso()
+    return JobRecord(
+        job_id=job_id,
+        status=status,
+        source=s3_uri(event.bucket, event.key),
+        bucket=event.bucket,
+        key=event.key,
+        video=posixpath.basename(event.key),
+        created_at=moment,
+        updated_at=moment,
+        uploaded_at=time_text(event.event_time),
+        etag=(event.etag or "").strip('"') or None,
+        version_id=event.version_id,
+        status_history=[history_entry(status, moment)],
+        results_prefix=s3_uri(settings.results_bucket, job_prefix(job_id))
+        if settings.results_bucket
+        else None,
+    )
+
+
+def _finish_unsubmitted(
+    event: ObjectEvent,
+    job_id: str,
+    status: JobStatus,
+    reason: str,
+    settings: Settings,
+    clients: Clients,
+    details: dict[str, Any],
+) -> bool:
+    """Record a job that ends before submission and notify; False when it was already recorded."""
+    base = base_record(event, job_id, settings, status)
+    record = replace(
+        base,
+        **details,
+        reason=reason,
+        finished_at=base.created_at,
+        status_history=[history_entry(status, str(base.created_at), reason)],
+    )
+    if not JobsTable(clients.dynamodb, settings.jobs_table).create(record):
+        return False
+    logger.warning(f"job {status.lower()} before submission", extra={"reason": reason})
+    publish(clients.sns, settings.results_topic_arn, record.to_item())
+    return True
 
 
 def _fail(
-    event: ObjectEvent, job_id: str, reason: str, settings: Settings, clients: Clients, extra: dict[str, Any]
+    event: ObjectEvent,
+    job_id: str,
+    reason: str,
+    settings: Settings,
+    clients: Clients,
+    details: dict[str, Any],
 ) -> Outcome:
-    record = {**base_record(event, job_id, settings, jobs.FAILED), **extra, "reason": reason}
-    record["finished_at"] = record["created_at"]
-    record["status_history"] = [jobs.history_entry(jobs.FAILED, record["created_at"], reason)]
-    if not jobs.JobStore(clients.dynamodb, settings.jobs_table).create(record):
+    if not _finish_unsubmitted(event, job_id, JobStatus.FAILED, reason, settings, clients, details):
         return Outcome(DUPLICATE, job_id=job_id, reason="job already recorded")
-    logger.warning("job failed before submission", extra={"reason": reason})
-    publish(clients.sns, settings.results_topic_arn, record)
     return Outcome(FAILED, job_id=job_id, reason=reason)
+
+
+def _reject(event: ObjectEvent, job_id: str, reason: str, settings: Settings, clients: Clients) -> Outcome:
+    if not _finish_unsubmitted(event, job_id, JobStatus.REJECTED, reason, settings, clients, {}):
+        return Outcome(DUPLICATE, job_id=job_id, reason="job already recorded")
+    return Outcome(REJECTED, job_id=job_id, reason=reason)
 
 
 def _head(clients: Clients, event: ObjectEvent) -> dict[str, Any] | None:
@@ -152,68 +186,105 @@ def _head(clients: Clients, event: ObjectEvent) -> dict[str, Any] | None:
         raise
 
 
-def dispatch_object(
-    event: ObjectEvent, *, job_id: str, settings: Settings, clients: Clients, environ: Mapping[str, str]
-) -> Outcome:
-    """The work behind :func:`dispatch`, without the idempotency guard."""
-    head = _head(clients, event)
-    if head is None:
-        return _fail(event, job_id, "the uploaded object no longer exists", settings, clients, {})
-    size = int(head.get("ContentLength") or event.size or 0)
+@dataclass(frozen=True)
+class _Plan:
+    """What one upload asks for and where it goes, decided before anything is written."""
+
+    wanted: routing.ObjectOptions
+    route: str
+    route_reason: str
+    content_type: str
+    attributes: str  # custom attributes of the async invocation; "" for Processing
+
+
+def _object_details(head: dict[str, Any], event: ObjectEvent) -> dict[str, Any]:
     metadata = {str(k): str(v) for k, v in (head.get("Metadata") or {}).items()}
-    details = {"size_bytes": size, "content_type": head.get("ContentType"), "metadata": metadata or None}
-    try:
-        wanted = routing.options_from_metadata(metadata, environ)
-        route, route_reason = routing.choose_route(
-            key=event.key,
-            size=size,
-            route_hint=wanted.route_hint,
-            model=wanted.options.model,
-            settings=settings,
-        )
-        content_type = routing.content_type_for(event.key, head.get("ContentType"))
-        attributes = ""
-        if route == routing.ASYNC:
-            video_uri = s3_uri(event.bucket, event.key)
-            attributes = routing.custom_attributes(job_id, wanted.overrides, video_uri=video_uri)
-    except ParamError as exc:
-        return _fail(event, job_id, f"invalid parameters: {exc}", settings, clients, details)
-
-    record = {
-        **base_record(event, job_id, settings, jobs.QUEUED),
-        **details,
-        "route": route,
-        "route_reason": route_reason,
-        "params": wanted.overrides,
-        "options": wanted.options.to_dict(),
-        "ignored_metadata": list(wanted.ignored_keys) or None,
+    return {
+        "size_bytes": int(head.get("ContentLength") or event.size or 0),
+        "content_type": head.get("ContentType"),
+        "metadata": metadata or None,
     }
-    record["status_history"] = [jobs.history_entry(jobs.QUEUED, record["created_at"])]
-    store = jobs.JobStore(clients.dynamodb, settings.jobs_table)
-    if not store.create(record):
-        return Outcome(DUPLICATE, job_id=job_id, route=route, reason="job already submitted")
-    if wanted.ignored_keys:
-        logger.info("ignored metadata keys", extra={"keys": list(wanted.ignored_keys)})
 
-    source = record["source"]
+
+def _plan(
+    event: ObjectEvent, job_id: str, head: dict[str, Any], settings: Settings, environ: Mapping[str, str]
+) -> _Plan:
+    """Options and route for the upload; ParamError when its metadata is invalid."""
+    details = _object_details(head, event)
+    wanted = routing.options_from_metadata(details["metadata"] or {}, environ)
+    route, route_reason = routing.choose_route(
+        key=event.key,
+        size=details["size_bytes"],
+        route_hint=wanted.route_hint,
+        model=wanted.options.model,
+        settings=settings,
+    )
+    attributes = ""
     if route == routing.ASYNC:
-        fields = submit.invoke_async(
+        video_uri = s3_uri(event.bucket, event.key)
+        attributes = routing.custom_attributes(job_id, wanted.overrides, video_uri=video_uri)
+    content_type = routing.content_type_for(event.key, head.get("ContentType"))
+    return _Plan(wanted, route, route_reason, content_type, attributes)
+
+
+def _queued_record(
+    event: ObjectEvent, job_id: str, settings: Settings, plan: _Plan, details: dict[str, Any]
+) -> JobRecord:
+    return replace(
+        base_record(event, job_id, settings, JobStatus.QUEUED),
+        **details,
+        route=plan.route,
+        route_reason=plan.route_reason,
+        params=dict(plan.wanted.overrides),
+        options=plan.wanted.options.to_dict(),
+        ignored_metadata=list(plan.wanted.ignored_keys) or None,
+    )
+
+
+def _submit(
+    event: ObjectEvent, job_id: str, plan: _Plan, settings: Settings, clients: Clients
+) -> dict[str, str]:
+    source = s3_uri(event.bucket, event.key)
+    if plan.route == routing.ASYNC:
+        return submit.invoke_async(
             clients.sagemaker_runtime,
             settings,
             job_id=job_id,
             input_location=source,
-            content_type=content_type,
-            attributes=attributes,
+            content_type=plan.content_type,
+            attributes=plan.attributes,
         )
-    else:
-        fields = submit.start_processing(
-            clients.sagemaker,
-            settings,
-            job_id=job_id,
-            input_location=source,
-            overrides=wanted.overrides,
-            framework=get_spec(wanted.options.model).framework,
-        )
+    return submit.start_processing(
+        clients.sagemaker,
+        settings,
+        job_id=job_id,
+        input_location=source,
+        overrides=plan.wanted.overrides,
+        framework=get_spec(plan.wanted.options.model).framework,
+    )
+
+
+def dispatch_object(
+    event: ObjectEvent, *, job_id: str, settings: Settings, clients: Clients, environ: Mapping[str, str]
+) -> Outcome:
+    """The work behind :func:`dispatch`, without the idempotency guard."""
+    why_rejected = routing.rejection_reason(event.key, settings)
+    if why_rejected:
+        return _reject(event, job_id, why_rejected, settings, clients)
+    head = _head(clients, event)
+    if head is None:
+        return _fail(event, job_id, "the uploaded object no longer exists", settings, clients, {})
+    details = _object_details(head, event)
+    try:
+        plan = _plan(event, job_id, head, settings, environ)
+    except ParamError as exc:
+        return _fail(event, job_id, f"invalid parameters: {exc}", settings, clients, details)
+    store = JobsTable(clients.dynamodb, settings.jobs_table)
+    if not store.create(_queued_record(event, job_id, settings, plan, details)):
+        return Outcome(DUPLICATE, job_id=job_id, route=plan.route, reason="job already submitted")
+    if plan.wanted.ignored_keys:
+        logger.info("ignored metadata keys", extra={"keys": list(plan.wanted.ignored_keys)})
+    fields = _submit(event, job_id, plan, settings, clients)
     store.mark_submitted(job_id, fields)
-    logger.info("job submitted", extra={"route": route, "route_reason": route_reason, **fields})
-    return Outcome(SUBMITTED, job_id=job_id, route=route, reason=route_reason)
+    logger.info("job submitted", extra={"route": plan.route, "route_reason": plan.route_reason, **fields})
+    return Outcome(SUBMITTED, job_id=job_id, route=plan.route, reason=plan.route_reason)

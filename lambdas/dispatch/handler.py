@@ -25,6 +25,7 @@ _METRIC_FOR_ACTION = {
     "submitted": "JobsSubmitted",
     "duplicate": "DuplicateEvents",
     "failed": "JobsRejected",
+    "rejected": "UnsupportedUploads",
     "ignored": "IgnoredObjects",
 }
 

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from lambdas.common.settings import Settings
+from reelsight.contract.names import accepted_suffixes, is_video_key, video_content_type
+from reelsight.contract.options import resolve_run_options
 from reelsight.errors import ModelError, ParamError
-from reelsight.media import video_content_type
 from reelsight.models.registry import get_spec
-from reelsight.params import OVERRIDE_KEYS, RunOptions, options_from_env
+from reelsight.params import OVERRIDE_KEYS, RunOptions
 
 ASYNC = "async"
 PROCESSING = "processing"
@@ -20,7 +21,7 @@ CUSTOM_ATTRIBUTES_LIMIT = 1024
 
 
 def ignore_reason(bucket: str, key: str, event_name: str, settings: Settings) -> str | None:
-    """Why an object is not dispatched, or None when it is."""
+    """Why an event is not about an upload at all (nothing is recorded), or None when it is."""
     if event_name and not event_name.startswith("ObjectCreated"):
         return f"event {event_name} is not an object creation"
     if settings.input_bucket and bucket != settings.input_bucket:
@@ -29,9 +30,14 @@ def ignore_reason(bucket: str, key: str, event_name: str, settings: Settings) ->
         return f"key is outside {settings.upload_prefix} and {settings.batch_prefix}"
     if key.endswith("/"):
         return "key is a folder marker"
-    if not key.lower().endswith(settings.video_suffixes):
-        return f"suffix is not one of {', '.join(settings.video_suffixes)}"
     return None
+
+
+def rejection_reason(key: str, settings: Settings) -> str | None:
+    """Why an upload is not processed (it becomes a REJECTED job), or None for a supported video."""
+    if is_video_key(key, settings.video_suffixes):
+        return None
+    return f"not a supported video: the name must end in one of {accepted_suffixes(settings.video_suffixes)}"
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,7 @@ class ObjectOptions:
     """Options an upload asks for through its user metadata."""
 
     overrides: dict[str, str]  # normalized run-option keys -> string values, validated
-    options: RunOptions  # the Lambda's defaults with the overrides applied
+    options: RunOptions  # the deployment defaults, the overrides, then the model's defaults
     route_hint: str | None  # "async" | "processing" | None (automatic)
     ignored_keys: tuple[str, ...]  # metadata keys that are neither run options nor "route"
 
@@ -63,8 +69,9 @@ def options_from_metadata(metadata: Mapping[str, str], environ: Mapping[str, str
             overrides[key] = value.strip()
         else:
             ignored.append(raw_key)
-    options = options_from_env(environ).with_overrides(overrides)
     try:
+        # Exactly what the worker will run: the same deployment defaults reach it (see contract.options).
+        options = resolve_run_options(environ, overrides)
         get_spec(options.model)
     except ModelError as exc:
         raise ParamError(str(exc)) from None

@@ -1,4 +1,4 @@
-"""Lambda entry point: SQS batches (SNS envelopes or EventBridge events) or one direct EventBridge event.
+"""Lambda entry point: SQS batches from the results queue (SNS envelopes or EventBridge events).
 
 Malformed messages are logged at error level, counted in the ``MalformedMessages`` metric and
 reported as processed: retrying cannot repair them. Transient failures (DynamoDB, S3, SNS) raise,
@@ -7,7 +7,6 @@ so SQS retries the record and, after ``maxReceiveCount``, moves it to the dead-l
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -19,7 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.common.clients import get_clients
 from lambdas.common.settings import Settings
-from lambdas.results.messages import Ignored, MalformedMessage, ResultEvent, parse_body, parse_event
+from lambdas.results.messages import Ignored, MalformedMessage, ResultEvent, parse_body
 from lambdas.results.updater import Applied, apply_result
 
 SERVICE = "reelsight-results"
@@ -63,39 +62,26 @@ def handle_record(record: SQSRecord, settings: Settings) -> dict[str, Any]:
     return handle_parsed(parsed, settings)
 
 
-def _handle_sns_records(records: list[Any], settings: Settings) -> dict[str, Any]:
-    results = []
-    for record in records:
-        message = (record.get("Sns") or {}).get("Message") if isinstance(record, dict) else None
-        try:
-            parsed = parse_body(message) if isinstance(message, str) else parse_event(None)
-        except MalformedMessage as exc:
-            results.append(_malformed(exc, None))
-            continue
-        results.append(handle_parsed(parsed, settings))
-    return {"results": results}
-
-
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     settings = Settings.from_env()
     records = event.get("Records") if isinstance(event, dict) else None
-    if isinstance(records, list) and records and isinstance(records[0], dict):
-        if records[0].get("EventSource") == "aws:sns":
-            return _handle_sns_records(records, settings)
-        response = process_partial_response(
-            event=event,
-            record_handler=lambda record: handle_record(record, settings),
-            processor=processor,
-            context=context,
-        )
-        return dict(response)
-    # A direct EventBridge invocation: errors raise so that Lambda's own retries apply.
-    try:
-        parsed = parse_event(event)
-    except MalformedMessage as exc:
-        return _malformed(exc, None)
-    result = handle_parsed(parsed, settings)
-    logger.debug("direct event handled", extra={"event": json.dumps(event, default=str)[:1000]})
-    return result
+    if not _is_sqs_batch(records):
+        # Only the SQS event source is deployed (SNS and EventBridge both deliver to the results queue).
+        return _malformed(MalformedMessage("not an SQS batch: the results queue is the only trigger"), None)
+    response = process_partial_response(
+        event=event,
+        record_handler=lambda record: handle_record(record, settings),
+        processor=processor,
+        context=context,
+    )
+    return dict(response)
+
+
+def _is_sqs_batch(records: Any) -> bool:
+    return (
+        isinstance(records, list)
+        and bool(records)
+        and all(isinstance(r, dict) and r.get("eventSource") == "aws:sqs" for r in records)
+    )

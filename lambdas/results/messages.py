@@ -12,18 +12,18 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from lambdas.common import jobs
-from lambdas.common.jobids import job_id_from_processing_job_name
+from reelsight.contract.jobs import JobStatus
+from reelsight.contract.names import job_id_from_processing_job_name
 
 ASYNC = "async"
 PROCESSING = "processing"
 PROCESSING_DETAIL_TYPE = "SageMaker Processing Job State Change"
-_ASYNC_STATUS = {"completed": jobs.SUCCEEDED, "failed": jobs.FAILED}
+_ASYNC_STATUS = {"completed": JobStatus.SUCCEEDED, "failed": JobStatus.FAILED}
 _PROCESSING_STATUS = {
-    "InProgress": jobs.RUNNING,
-    "Completed": jobs.SUCCEEDED,
-    "Failed": jobs.FAILED,
-    "Stopped": jobs.FAILED,
+    "InProgress": JobStatus.RUNNING,
+    "Completed": JobStatus.SUCCEEDED,
+    "Failed": JobStatus.FAILED,
+    "Stopped": JobStatus.FAILED,
 }
 
 
@@ -35,7 +35,7 @@ class MalformedMessage(ValueError):
 class ResultEvent:
     kind: str  # async | processing
     job_id: str
-    status: str  # RUNNING | SUCCEEDED | FAILED
+    status: JobStatus  # RUNNING | SUCCEEDED | FAILED
     source_status: str  # the status as SageMaker spelled it
     reason: str | None = None
     output_location: str | None = None
@@ -144,11 +144,10 @@ def parse_processing_event(event: dict[str, Any]) -> ResultEvent | Ignored:
         job_id=job_id,
         status=status,
         source_status=raw_status,
-        reason=reason if status == jobs.FAILED else None,
+        reason=reason if status == JobStatus.FAILED else None,
         output_location=output,
         input_location=source,
         processing_job_name=name,
         started_at=detail.get("ProcessingStartTime"),
-        finished_at=detail.get("ProcessingEndTime")
-        or (event.get("time") if status in jobs.TERMINAL else None),
+        finished_at=detail.get("ProcessingEndTime") or (event.get("time") if status.terminal else None),
     )

@@ -7,12 +7,22 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from lambdas.common import jobs
 from lambdas.common.clients import Clients
 from lambdas.common.notify import publish
 from lambdas.common.settings import Settings
 from lambdas.results.messages import ASYNC, ResultEvent
-from lambdas.results.summary import read_failure_text, read_summary, short_summary
+from lambdas.results.summary import read_failure_text, read_summary
+from reelsight.contract.jobs import (
+    JobRecord,
+    JobsTable,
+    JobStatus,
+    can_transition,
+    iso,
+    now_iso,
+    parse_time,
+    seconds_between,
+)
+from reelsight.contract.names import SUMMARY_FILE, artifacts_prefix, s3_uri
 
 logger = Logger(service="reelsight-results", child=True)
 
@@ -32,34 +42,69 @@ class Applied:
         return asdict(self)
 
 
-def durations(job: dict[str, Any] | None, event: ResultEvent) -> dict[str, float]:
-    created = (job or {}).get("created_at")
-    result: dict[str, float | None] = {"total_seconds": jobs.seconds_between(created, event.finished_at)}
+def durations(job: JobRecord | None, event: ResultEvent) -> dict[str, float]:
+    created = job.created_at if job else None
+    result: dict[str, float | None] = {"total_seconds": seconds_between(created, event.finished_at)}
     if event.kind == ASYNC:
-        result["endpoint_seconds"] = jobs.seconds_between(event.received_at, event.finished_at)
+        result["endpoint_seconds"] = seconds_between(event.received_at, event.finished_at)
     else:
-        result["queue_seconds"] = jobs.seconds_between(created, event.started_at)
-        result["processing_seconds"] = jobs.seconds_between(event.started_at, event.finished_at)
+        result["queue_seconds"] = seconds_between(created, event.started_at)
+        result["processing_seconds"] = seconds_between(event.started_at, event.finished_at)
     return {k: v for k, v in result.items() if v is not None}
 
 
 def _event_time(value: Any) -> str | None:
-    moment = jobs.parse_time(value)
-    return jobs.iso(moment) if moment else None
+    """An event's time (ISO or epoch) in the table's one format; None when unreadable."""
+    moment = parse_time(value)
+    return iso(moment) if moment else None
 
 
 def apply_result(event: ResultEvent, *, settings: Settings, clients: Clients) -> Applied:
-    store = jobs.JobStore(clients.dynamodb, settings.jobs_table)
+    store = JobsTable(clients.dynamodb, settings.jobs_table)
     current = store.get(event.job_id)
-    status = current.get("status") if current else None
+    skipped = _skipped(current, event)
+    if skipped is not None:
+        return skipped
+    status = event.status
+    fields = _record_fields(current, event)
+    summary: dict[str, Any] | None = None
+    if status.terminal:
+        fields.update(_terminal_fields(current, event))
+    if status == JobStatus.SUCCEEDED:
+        summary_fields, summary = _summary_fields(current, event, settings, clients)
+        fields.update(summary_fields)
+    result = store.transition(
+        event.job_id,
+        status,
+        at=_event_time(event.finished_at) if status.terminal else None,
+        reason=_failure_reason(event, clients) if status == JobStatus.FAILED else None,
+        fields=fields,
+    )
+    if not result.applied:  # another delivery got there first
+        action = DUPLICATE if result.previous_status == status else STALE
+        return Applied(action, event.job_id, result.previous_status)
+    notified = False
+    if status.terminal and result.job is not None:
+        job = result.job.to_item()
+        notified = publish(clients.sns, settings.results_topic_arn, job, summary=summary) is not None
+    return Applied(UPDATED, event.job_id, status, notified)
+
+
+def _skipped(current: JobRecord | None, event: ResultEvent) -> Applied | None:
+    """The answer when the stored job is already in, or past, the event's status; None to apply it."""
     if current is None:
         logger.warning("result for a job missing from the table; recording it", extra={"kind": event.kind})
-    elif status == event.status:
-        return Applied(DUPLICATE, event.job_id, status)
-    elif status not in jobs.ALLOWED_FROM[event.status]:
-        return Applied(STALE, event.job_id, status)
+        return None
+    if current.status == event.status:
+        return Applied(DUPLICATE, event.job_id, current.status)
+    if current.status is None or not can_transition(current.status, event.status):
+        return Applied(STALE, event.job_id, current.status_text)
+    return None
 
-    fields: dict[str, Any] = {"route": (current or {}).get("route") or event.kind}
+
+def _record_fields(current: JobRecord | None, event: ResultEvent) -> dict[str, Any]:
+    """Where the job ran and where its output is, as far as the event tells."""
+    fields: dict[str, Any] = {"route": (current.route if current else None) or event.kind}
     if event.processing_job_name:
         fields["processing_job_name"] = event.processing_job_name
     if current is None and event.input_location:
@@ -68,39 +113,47 @@ def apply_result(event: ResultEvent, *, settings: Settings, clients: Clients) ->
         fields["output_location"] = event.output_location
     if event.failure_location:
         fields["failure_location"] = event.failure_location
-    if event.status == jobs.RUNNING:
-        fields["started_at"] = _event_time(event.started_at) or jobs.now_iso()
-    summary: dict[str, Any] | None = None
-    reason = event.reason
-    if event.status in jobs.TERMINAL:
-        fields["durations"] = durations(current, event) or None
-        fields["sagemaker_status"] = event.source_status
-        if event.started_at is not None:
-            fields["started_at"] = _event_time(event.started_at)
-    if event.status == jobs.SUCCEEDED:
-        location = event.output_location or (current or {}).get("output_location")
-        full = read_summary(clients.s3, location, settings.results_max_fetch_bytes) if location else None
-        if full is None:
-            fields["warnings"] = ["the job succeeded but its summary could not be read"]
-        else:
-            summary = short_summary(full)
-            fields["summary"] = summary
-    if event.status == jobs.FAILED and not reason and event.failure_location:
-        reason = read_failure_text(clients.s3, event.failure_location)
-    if event.status == jobs.FAILED and not reason:
-        reason = f"SageMaker reported {event.source_status}"
+    if event.status == JobStatus.RUNNING:
+        fields["started_at"] = _event_time(event.started_at) or now_iso()
+    return fields
 
-    result = store.transition(
-        event.job_id,
-        event.status,
-        at=_event_time(event.finished_at) if event.status in jobs.TERMINAL else None,
-        reason=reason if event.status == jobs.FAILED else None,
-        fields=fields,
+
+def _terminal_fields(current: JobRecord | None, event: ResultEvent) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "durations": durations(current, event) or None,
+        "sagemaker_status": event.source_status,
+    }
+    if event.started_at is not None:
+        fields["started_at"] = _event_time(event.started_at)
+    return fields
+
+
+def _summary_fields(
+    current: JobRecord | None, event: ResultEvent, settings: Settings, clients: Clients
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The short summary of a succeeded job (fields to store, and the summary to notify with)."""
+    location = event.output_location or (current.output_location if current else None)
+    full = read_summary(
+        clients.s3, location, settings.results_max_fetch_bytes, fallback=_artifact_summary(event, settings)
     )
-    if not result.applied:  # another delivery got there first
-        action = DUPLICATE if result.previous_status == event.status else STALE
-        return Applied(action, event.job_id, result.previous_status)
-    notified = False
-    if event.status in jobs.TERMINAL and result.job is not None:
-        notified = publish(clients.sns, settings.results_topic_arn, result.job, summary=summary) is not None
-    return Applied(UPDATED, event.job_id, event.status, notified)
+    if full is None:
+        return {"warnings": ["the job succeeded but its summary could not be read"]}, None
+    summary = full.short().to_json()
+    return {"summary": summary}, summary
+
+
+def _artifact_summary(event: ResultEvent, settings: Settings) -> str | None:
+    """``jobs/<id>/artifacts/summary.json``: what the async worker uploaded beside frames.jsonl."""
+    if event.kind != ASYNC or not settings.results_bucket:
+        return None
+    return s3_uri(settings.results_bucket, artifacts_prefix(event.job_id) + SUMMARY_FILE)
+
+
+def _failure_reason(event: ResultEvent, clients: Clients) -> str:
+    if event.reason:
+        return event.reason
+    if event.failure_location:
+        text = read_failure_text(clients.s3, event.failure_location)
+        if text:
+            return text
+    return f"SageMaker reported {event.source_status}"

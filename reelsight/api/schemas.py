@@ -7,6 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
+from reelsight.contract.names import accepted_suffixes
+from reelsight.contract.summary import ShortSummary, Timings
+
 MAX_FRAMES = 1_000_000_000
 
 
@@ -64,28 +67,36 @@ class Download(BaseModel):
 class JobDetail(JobListItem):
     params: Any = Field(default=None, description="The run parameters the job was started with.")
     status_history: list[dict[str, Any]] = Field(default_factory=list)
-    timings: dict[str, float] = Field(default_factory=dict, description="Seconds, by stage.")
-    summary: dict[str, Any] | None = Field(default=None, description="The run summary, once there is one.")
+    timings: Timings | None = Field(
+        default=None,
+        description="Seconds per phase of the run, as the pipeline measured them (summary.timings).",
+    )
+    durations: dict[str, float] = Field(
+        default_factory=dict,
+        description="Seconds of the job as the results handler measured them (total_seconds, "
+        "endpoint_seconds, queue_seconds, processing_seconds), and elapsed_seconds: creation to the last "
+        "update (to now while the job runs).",
+    )
+    summary: ShortSummary | None = Field(
+        default=None, description="The run's short summary (the job record's), once there is one."
+    )
     output_location: str | None = None
     links: dict[str, str] = Field(
         default_factory=dict,
-        description="Presigned GET URLs by artifact (result, contact_sheet, preview, frames_jsonl, summary).",
+        description="Presigned GET URLs by artifact (contact_sheet, preview, frames_jsonl, summary, ...).",
     )
     downloads: list[Download] = Field(default_factory=list)
     frame_images: dict[str, str] = Field(
         default_factory=dict, description="Presigned GET URLs of per-frame images, by frame index."
     )
-    result_url: str | None = Field(default=None, description="This API's path of the result document.")
+    summary_url: str | None = Field(
+        default=None, description="This API's path of the run summary (summary.json), once there is one."
+    )
+    frames_url: str | None = Field(
+        default=None,
+        description="This API's path of the frames (frames.jsonl, streamed), once there are any.",
+    )
     extra: dict[str, Any] = Field(default_factory=dict, description="Other fields of the job record.")
-
-
-class ResultDocument(BaseModel):
-    """The worker's output document, as stored in the results bucket."""
-
-    model_config = ConfigDict(extra="allow")
-    schema_version: str
-    summary: dict[str, Any]
-    frames: list[dict[str, Any]]
 
 
 class ProgressReport(BaseModel):
@@ -135,12 +146,15 @@ def suffix_pattern(suffixes: tuple[str, ...]) -> str:
 
 
 def upload_request_model(suffixes: tuple[str, ...]) -> type[UploadOptions]:
-    """The upload request body; its filename must end in one of the accepted video suffixes."""
+    """The upload request body; its filename must end in one of the accepted video suffixes.
+
+    The pattern is documented in the schema but checked by the endpoint (``safe_filename``), so that a
+    name the pipeline would not process gets a 400 naming the suffixes rather than a generic 422.
+    """
     filename = Field(
-        min_length=2,
         max_length=1024,
-        pattern=suffix_pattern(suffixes),
-        description=f"Name of the video (base name kept), ending in {', '.join(suffixes)} (any case).",
+        json_schema_extra={"pattern": suffix_pattern(suffixes)},
+        description=f"Name of the video (base name kept), ending in {accepted_suffixes(suffixes)}.",
     )
     model: type[UploadOptions] = create_model(
         "UploadRequest", __base__=UploadOptions, filename=(str, filename)

@@ -1,47 +1,25 @@
-"""Job records (as other components wrote them) turned into the API's response shapes."""
+"""Job records (as the jobs table's contract reads them) turned into the API's response shapes."""
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
 from typing import Any
 
-from reelsight.api.store import TERMINAL_STATUSES, JobStore, iso, parse_time, split_s3_uri
+from reelsight.api.store import JobStore
+from reelsight.contract.jobs import JobRecord, JobStatus, parse_time, time_text
+from reelsight.contract.names import FRAMES_FILE, SUMMARY_FILE, job_prefix, s3_location_or_none
+from reelsight.contract.summary import ShortSummary
 
-SUCCESS_STATUSES = frozenset({"succeeded", "completed"})
 LIST_FIELDS = ("job_id", "status", "route", "source", "created_at", "updated_at", "reason", "progress")
 DETAIL_FIELDS = (*LIST_FIELDS, "params", "status_history", "summary", "output_location", "durations")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
 NAMED_ARTIFACTS = {
     "contact_sheet.png": "contact_sheet",
     "preview.mp4": "preview",
-    "frames.jsonl": "frames_jsonl",
-    "summary.json": "summary",
+    FRAMES_FILE: "frames_jsonl",
+    SUMMARY_FILE: "summary",
 }
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value if isinstance(value, str) else json.dumps(value)
-
-
-def _time_text(value: Any) -> str | None:
-    parsed = parse_time(value)
-    if parsed is not None:
-        return iso(parsed)
-    return value if isinstance(value, str) and value else None
-
-
-def _mapping(value: Any) -> dict[str, Any] | None:
-    """A map field, also when a writer stored it as a JSON string."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return None
-    return value if isinstance(value, dict) else None
 
 
 def _count(value: Any) -> int | None:
@@ -50,61 +28,79 @@ def _count(value: Any) -> int | None:
     return int(value)
 
 
-def progress_view(record: dict[str, Any]) -> dict[str, Any]:
+def progress_view(record: JobRecord) -> dict[str, Any]:
     videos: dict[str, dict[str, Any]] = {}
-    for name, entry in (_mapping(record.get("progress")) or {}).items():
+    for name, entry in (record.progress or {}).items():
         if not isinstance(entry, dict) or _count(entry.get("frames_done")) is None:
             continue
         videos[str(name)] = {
             "frames_done": _count(entry.get("frames_done")),
             "frames_total": _count(entry.get("frames_total")),
-            "updated_at": _time_text(entry.get("updated_at")),
+            "updated_at": time_text(entry.get("updated_at")),
         }
     done = sum(v["frames_done"] for v in videos.values())
     totals = [v["frames_total"] for v in videos.values()]
     total = sum(totals) if totals and None not in totals else None
-    summary = _mapping(record.get("summary")) or {}
+    summary = record.summary or {}
     if not videos and _count(summary.get("frames_sampled")) is not None:
         done = total = _count(summary.get("frames_sampled")) or 0
     fraction = min(1.0, done / total) if total else None
-    if str(record.get("status", "")).lower() in SUCCESS_STATUSES:
+    if record.status is JobStatus.SUCCEEDED:
         fraction = 1.0
     return {"frames_done": done, "frames_total": total, "fraction": fraction, "videos": videos}
 
 
-def list_item(record: dict[str, Any]) -> dict[str, Any]:
+def list_item(record: JobRecord) -> dict[str, Any]:
     return {
-        "job_id": str(record.get("job_id", "")),
-        "status": _text(record.get("status")),
-        "route": _text(record.get("route")),
-        "source": record.get("source"),
-        "created_at": _time_text(record.get("created_at")),
-        "updated_at": _time_text(record.get("updated_at")),
-        "reason": _text(record.get("reason")),
+        "job_id": record.job_id,
+        "status": record.status_text,
+        "route": record.route,
+        "source": record.source,
+        "created_at": record.created_at,
+        "updated_at": record.updated_at,
+        "reason": record.reason,
         "progress": progress_view(record),
     }
 
 
-def _history(value: Any) -> list[dict[str, Any]]:
-    if not isinstance(value, list):
-        return []
-    return [entry if isinstance(entry, dict) else {"status": str(entry)} for entry in value]
-
-
-def _timings(record: dict[str, Any], summary: dict[str, Any] | None) -> dict[str, float]:
-    timings: dict[str, float] = {}
-    sources = (_mapping(record.get("durations")) or {}, (summary or {}).get("timings") or {})
-    for source in sources:
-        for name, seconds in source.items() if isinstance(source, dict) else ():
-            if isinstance(seconds, int | float) and not isinstance(seconds, bool):
-                timings.setdefault(str(name), float(seconds))
-    created = parse_time(record.get("created_at"))
+def _durations(record: JobRecord) -> dict[str, float]:
+    """The job's durations as the results handler wrote them, plus ``elapsed_seconds``."""
+    durations: dict[str, float] = {}
+    for name, seconds in (record.durations or {}).items():
+        if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+            durations[str(name)] = float(seconds)
+    created = parse_time(record.created_at)
     if created:
-        terminal = str(record.get("status", "")).lower() in TERMINAL_STATUSES
-        end = parse_time(record.get("updated_at")) if terminal else datetime.now(UTC)
+        end = parse_time(record.updated_at) if record.terminal else datetime.now(UTC)
         if end and end >= created:
-            timings["elapsed_seconds"] = round((end - created).total_seconds(), 3)
-    return timings
+            durations["elapsed_seconds"] = round((end - created).total_seconds(), 3)
+    return durations
+
+
+def short_summary_of(record: JobRecord) -> ShortSummary | None:
+    """The record's ``summary`` (the short form the results handler stores), or None."""
+    stored = record.summary
+    return ShortSummary.from_json(stored) if stored is not None else None
+
+
+def _run_timings(record: JobRecord, short: ShortSummary | None) -> dict[str, float] | None:
+    """The run's phases under the pipeline's names; None when the record holds none."""
+    stored = record.summary or {}
+    return short.timings.to_json() if short is not None and "timings" in stored else None
+
+
+def result_parts(objects: list[dict[str, Any]]) -> tuple[str, str] | None:
+    """The shallowest summary.json with a frames.jsonl beside it: ``artifacts/`` of an async job,
+    ``output/<video>/`` of a Processing job."""
+    keys = {o["key"] for o in objects}
+    summaries = sorted(
+        (k for k in keys if k.rsplit("/", 1)[-1] == SUMMARY_FILE), key=lambda k: (k.count("/"), k)
+    )
+    for summary in summaries:
+        frames = summary[: -len(SUMMARY_FILE)] + FRAMES_FILE
+        if frames in keys:
+            return summary, frames
+    return None
 
 
 def frame_index_of(key: str) -> int | None:
@@ -114,11 +110,10 @@ def frame_index_of(key: str) -> int | None:
     return int(numbers[0]) if numbers else None
 
 
-def detail(record: dict[str, Any], store: JobStore) -> dict[str, Any]:
-    job_id = str(record.get("job_id", ""))
-    summary = _mapping(record.get("summary"))
-    objects = store.list_job_objects(job_id)
-    prefix = f"jobs/{job_id}/"
+def _artifact_links(
+    objects: list[dict[str, Any]], prefix: str, store: JobStore
+) -> tuple[dict[str, str], list[dict[str, Any]], dict[str, str]]:
+    """-> (links by artifact, downloads, frame images by index) of the objects under ``prefix``."""
     links: dict[str, str] = {}
     downloads: list[dict[str, Any]] = []
     frame_images: dict[str, str] = {}
@@ -140,28 +135,35 @@ def detail(record: dict[str, Any], store: JobStore) -> dict[str, Any]:
             links.setdefault(label, url)
         elif parts[0] == "failure":
             links.setdefault("failure", url)
-    for label, uri in ((summary or {}).get("artifacts") or {}).items():
-        location = split_s3_uri(uri)
+    return links, downloads, frame_images
+
+
+def detail(record: JobRecord, store: JobStore) -> dict[str, Any]:
+    job_id = record.job_id
+    short = short_summary_of(record)
+    objects = store.list_job_objects(job_id)
+    links, downloads, frame_images = _artifact_links(objects, job_prefix(job_id), store)
+    for label, uri in (short.artifacts if short else {}).items():
+        location = s3_location_or_none(uri)
         if location and location[0] == store.results_bucket and not location[1].endswith("/"):
             links[str(label)] = store.presign_get(*location)
-    failure = split_s3_uri(record.get("failure_location"))
+    failure = s3_location_or_none(record.failure_location)
     if failure and failure[0] == store.results_bucket:
         links["failure"] = store.presign_get(*failure)
-    result_key = store.result_location(job_id, record, objects)
-    if result_key:
-        links["result"] = store.presign_get(store.results_bucket, result_key)
-    has_parts = "summary" in links and "frames_jsonl" in links
-    extra = {k: v for k, v in record.items() if k not in DETAIL_FIELDS}
+    has_result = result_parts(objects) is not None
+    extra = {k: v for k, v in record.to_item().items() if k not in DETAIL_FIELDS}
     return {
         **list_item(record),
-        "params": _mapping(record.get("params")) or record.get("params"),
-        "status_history": _history(record.get("status_history")),
-        "timings": _timings(record, summary),
-        "summary": summary,
-        "output_location": _text(record.get("output_location")),
+        "params": record.params if record.params is not None else record.extra.get("params"),
+        "status_history": record.status_history or [],
+        "timings": _run_timings(record, short),
+        "durations": _durations(record),
+        "summary": short.to_json() if short else None,
+        "output_location": record.output_location,
         "links": links,
         "downloads": downloads,
         "frame_images": frame_images,
-        "result_url": f"/v1/jobs/{job_id}/result" if result_key or has_parts else None,
+        "summary_url": f"/v1/jobs/{job_id}/summary" if has_result else None,
+        "frames_url": f"/v1/jobs/{job_id}/frames" if has_result else None,
         "extra": extra,
     }

@@ -36,7 +36,7 @@ def register(subparsers: Any) -> None:
     up.add_argument(
         "--weights",
         default="auto",
-        help="auto (pretrained when in the torch hub cache, else random) | pretrained | random | path",
+        help="auto (pretrained, downloaded if not cached; random if that fails) | pretrained | random | path",
     )
     up.add_argument("--fps", default="1", help="default samples per second of video (default: 1)")
     up.add_argument(

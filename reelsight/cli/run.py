@@ -185,8 +185,8 @@ def format_summary(summary: Any, out_dir: Path) -> str:
         f"status: {summary.status}",
         f"model: {model.get('name')} ({model.get('task')}) on {model.get('device')}, "
         f"{model.get('precision')}, weights {weights}",
-        f"frames sampled: {summary.frames_sampled} in {summary.timings.get('total', 0.0):.1f} s "
-        f"(inference {summary.timings.get('inference', 0.0):.1f} s)",
+        f"frames sampled: {summary.frames_sampled} in {summary.timings.total:.1f} s "
+        f"(inference {summary.timings.inference:.1f} s)",
     ]
     if model.get("task") == "semantic_segmentation":
         lines.append("per-pixel classes: see frames.jsonl (semantic.fractions)")

@@ -40,8 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from reelsight import envvars
-    from reelsight.models.registry import resize_overrides
-    from reelsight.params import options_from_env
+    from reelsight.contract.options import resolve_run_options
     from reelsight.worker.config import ServeConfig
     from reelsight.worker.server import serve
 
@@ -58,13 +57,9 @@ def run(args: argparse.Namespace) -> int:
         changes["max_concurrency"] = max(1, args.max_concurrency)
     config = dataclasses.replace(config, **changes)
 
-    defaults = options_from_env(os.environ)
     overrides = {k: v for k, v in (("model", args.model), ("weights", args.weights)) if v}
-    if overrides:
-        defaults = defaults.with_overrides(overrides)
-    if not (os.environ.get(envvars.RESIZE) or os.environ.get(envvars.SIZE)):
-        # No resize configured: a model that does not resize internally gets frames fitted to its size.
-        defaults = defaults.with_overrides(resize_overrides(defaults.model))
+    # The same resolution as the dispatcher's, so the job record states what runs here.
+    defaults = resolve_run_options(os.environ, overrides)
     weights_from_env = bool(args.weights or os.environ.get(envvars.WEIGHTS, "").strip())
 
     store = None

@@ -6,6 +6,9 @@ import argparse
 import sys
 from typing import Any
 
+from reelsight.contract.jobs import JobRecord, JobStatus
+from reelsight.contract.names import SUMMARY_FILE
+
 # CLI flag -> run-option key sent as x-amz-meta-<key>
 OPTION_FLAGS: tuple[tuple[str, str, str], ...] = (
     ("--model", "model", "model name (see `reelsight models`)"),
@@ -60,7 +63,7 @@ def register(subparsers: Any) -> None:
     submit.add_argument(
         "--key", help="object key to upload to (default: <prefix><time>-<random>/<file name>)"
     )
-    submit.add_argument("--wait", action="store_true", help="wait until the job is SUCCEEDED or FAILED")
+    submit.add_argument("--wait", action="store_true", help="wait until the job ends")
     submit.add_argument("--timeout", type=float, default=600.0, help="seconds --wait waits (default: 600)")
     submit.add_argument("--fetch", metavar="DIR", help="with --wait: download the results into DIR")
     submit.add_argument("--no-progress", action="store_true", help="no upload progress bar")
@@ -143,19 +146,19 @@ def run_submit(args: argparse.Namespace) -> int:
     if not args.wait:
         return 0
 
-    def on_change(status: str, job: dict[str, Any]) -> None:
-        reason = f" - {job['reason']}" if job.get("reason") else ""
+    def on_change(status: str, job: JobRecord | None) -> None:
+        reason = f" - {job.reason}" if job and job.reason else ""
         print(f"  status: {status}{reason}", flush=True)
 
     job = client.wait(submission, timeout=args.timeout, on_change=on_change)
-    print(f"job {job['job_id']}: {job['status']}")
-    if job.get("status") == "FAILED":
-        print(f"reason: {job.get('reason')}")
+    print(f"job {job.job_id}: {job.status_text}")
+    if job.status is not JobStatus.SUCCEEDED:
+        print(f"reason: {job.reason}")
         return 1
-    summary = job.get("summary") or {}
+    summary: dict[str, Any] = job.summary or {}
     if args.fetch:
         files = client.fetch(job, args.fetch)
-        full = Path(args.fetch) / "summary.json"
+        full = Path(args.fetch) / SUMMARY_FILE
         if full.is_file():
             import json
 
@@ -168,8 +171,8 @@ def run_submit(args: argparse.Namespace) -> int:
     else:
         for line in describe_summary(summary):
             print(line)
-        print(f"results: {job.get('output_location') or job.get('results_prefix')}")
-        print(f"download them with: reelsight fetch {job['job_id']} DIR")
+        print(f"results: {job.output_location or job.results_prefix}")
+        print(f"download them with: reelsight fetch {job.job_id} DIR")
     return 0
 
 
@@ -178,10 +181,11 @@ def run_status(args: argparse.Namespace) -> int:
 
     client = _client(args)
     if args.job:
-        job = client.get_job(args.job)
-        if not job:
+        record = client.get_job(args.job)
+        if not record:
             print(f"no job {args.job}", file=sys.stderr)
             return 1
+        job = record.to_item()
         if args.json:
             print(json.dumps(job, indent=2, sort_keys=True, default=str))
             return 0
@@ -202,16 +206,16 @@ def run_status(args: argparse.Namespace) -> int:
         return 0
     jobs = client.recent_jobs(args.limit)
     if args.json:
-        print(json.dumps(jobs, indent=2, sort_keys=True, default=str))
+        print(json.dumps([job.to_item() for job in jobs], indent=2, sort_keys=True, default=str))
         return 0
     if not jobs:
         print("no jobs yet")
         return 0
     print(f"{'JOB':<34} {'STATUS':<10} {'CREATED':<25} VIDEO")
-    for job in jobs:
+    for listed in jobs:
         print(
-            f"{job.get('job_id', ''):<34} {job.get('status', ''):<10} "
-            f"{job.get('created_at', ''):<25} {job.get('video', '')}"
+            f"{listed.job_id:<34} {listed.status_text or '':<10} "
+            f"{listed.created_at or '':<25} {listed.video or ''}"
         )
     return 0
 

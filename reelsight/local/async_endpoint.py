@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from reelsight.contract.names import split_s3_uri
+
 log = logging.getLogger("reelsight.local.endpoint")
 
 MAX_INFERENCE_ID = 64
@@ -87,13 +89,6 @@ def _join_s3(base: str, *parts: str) -> str:
     return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts if p)])
 
 
-def _split_s3(uri: str) -> tuple[str, str]:
-    parsed = urlparse(uri)
-    if parsed.scheme != "s3" or not parsed.netloc:
-        raise ValueError(f"not an S3 URI: {uri!r}")
-    return parsed.netloc, parsed.path.lstrip("/")
-
-
 def _int_header(value: str | None, default: int, bounds: tuple[int, int], name: str) -> int:
     if value is None or value == "":
         return default
@@ -104,6 +99,46 @@ def _int_header(value: str | None, default: int, bounds: tuple[int, int], name: 
     if not bounds[0] <= number <= bounds[1]:
         raise RequestError(400, "ValidationError", f"{name} must be between {bounds[0]} and {bounds[1]}")
     return number
+
+
+def async_notification(endpoint_name: str, request: AsyncRequest, status: str) -> dict[str, Any]:
+    """What SageMaker publishes when an async invocation ends (``Completed`` or ``Failed``)."""
+    return {
+        "awsRegion": "us-east-1",
+        "eventTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        "receivedTime": datetime.now(UTC).isoformat(),
+        "invocationStatus": status,
+        "inferenceId": request.inference_id,
+        "eventSource": "aws:sagemaker",
+        "eventName": "InferenceResult",
+        "eventVersion": "1.0",
+        "requestParameters": {
+            "endpointName": endpoint_name,
+            "inputLocation": request.input_location,
+            "contentType": request.content_type,
+            "customAttributes": request.custom_attributes,
+        },
+    }
+
+
+def success_notification(
+    endpoint_name: str, request: AsyncRequest, content_type: str, body: bytes | None = None
+) -> dict[str, Any]:
+    """The success topic's message for a response written to ``request.output_location``; with
+    ``body``, the response inline as well (``IncludeInferenceResponseIn``)."""
+    message = async_notification(endpoint_name, request, "Completed")
+    message["responseParameters"] = {"contentType": content_type, "outputLocation": request.output_location}
+    if body is not None:
+        message["responseBody"] = {"content": base64.b64encode(body).decode(), "encoding": "BASE64"}
+    return message
+
+
+def failure_notification(endpoint_name: str, request: AsyncRequest, reason: str) -> dict[str, Any]:
+    """The error topic's message for a failure written to ``request.failure_location``."""
+    message = async_notification(endpoint_name, request, "Failed")
+    message["failureReason"] = reason
+    message["responseParameters"] = {"contentType": "text/plain", "failureLocation": request.failure_location}
+    return message
 
 
 class LocalAsyncEndpoint:
@@ -184,7 +219,7 @@ class LocalAsyncEndpoint:
             raise RequestError(400, "ValidationError", f"Body must be at most {MAX_INLINE_BODY} bytes.")
         if input_location:
             try:
-                _split_s3(input_location)
+                split_s3_uri(input_location)
             except ValueError as exc:
                 raise RequestError(400, "ValidationError", str(exc)) from None
         inference_id = headers.get("x-amzn-sagemaker-inference-id") or str(uuid.uuid4())
@@ -321,7 +356,7 @@ class LocalAsyncEndpoint:
         else:
             assert request.input_location is not None
             try:
-                bucket, key = _split_s3(request.input_location)
+                bucket, key = split_s3_uri(request.input_location)
                 payload = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
             except Exception as exc:
                 self._fail(request, f"ClientError: could not download {request.input_location}: {exc}", None)
@@ -418,24 +453,6 @@ class LocalAsyncEndpoint:
 
     # --- outcomes ---
 
-    def _notification(self, request: AsyncRequest, status: str) -> dict[str, Any]:
-        return {
-            "awsRegion": "us-east-1",
-            "eventTime": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
-            "receivedTime": datetime.now(UTC).isoformat(),
-            "invocationStatus": status,
-            "inferenceId": request.inference_id,
-            "eventSource": "aws:sagemaker",
-            "eventName": "InferenceResult",
-            "eventVersion": "1.0",
-            "requestParameters": {
-                "endpointName": self.config.name,
-                "inputLocation": request.input_location,
-                "contentType": request.content_type,
-                "customAttributes": request.custom_attributes,
-            },
-        }
-
     def _publish(self, topic: str | None, message: dict[str, Any]) -> None:
         if not topic:
             return
@@ -445,7 +462,7 @@ class LocalAsyncEndpoint:
             log.exception("could not publish the notification for %s", message.get("inferenceId"))
 
     def _succeed(self, request: AsyncRequest, content_type: str, body: bytes) -> None:
-        bucket, key = _split_s3(request.output_location)
+        bucket, key = split_s3_uri(request.output_location)
         try:
             self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
         except Exception as exc:
@@ -454,32 +471,24 @@ class LocalAsyncEndpoint:
             )
             return
         self._count("completed")
-        message = self._notification(request, "Completed")
-        message["responseParameters"] = {
-            "contentType": content_type,
-            "outputLocation": request.output_location,
-        }
-        if (
+        include_body = (
             "SUCCESS_NOTIFICATION_TOPIC" in self.config.include_response_in
             and len(body) <= MAX_NOTIFICATION_BODY
-        ):
-            message["responseBody"] = {"content": base64.b64encode(body).decode(), "encoding": "BASE64"}
+        )
+        message = success_notification(
+            self.config.name, request, content_type, body if include_body else None
+        )
         log.info("completed %s -> %s", request.inference_id, request.output_location)
         self._publish(self.config.success_topic, message)
 
     def _fail(self, request: AsyncRequest, reason: str, body: bytes | None) -> None:
         self._count("failed")
-        bucket, key = _split_s3(request.failure_location)
+        bucket, key = split_s3_uri(request.failure_location)
         try:
             self._s3.put_object(Bucket=bucket, Key=key, Body=body if body is not None else reason.encode())
         except Exception:
             log.exception("could not write the failure output for %s", request.inference_id)
-        message = self._notification(request, "Failed")
-        message["failureReason"] = reason
-        message["responseParameters"] = {
-            "contentType": "text/plain",
-            "failureLocation": request.failure_location,
-        }
+        message = failure_notification(self.config.name, request, reason)
         log.info("failed %s: %s", request.inference_id, reason)
         self._publish(self.config.error_topic, message)
 

@@ -8,11 +8,18 @@ files, 5. stop the stack (also on failure or Ctrl-C).
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from reelsight.contract.names import SUMMARY_FILE
+
+if TYPE_CHECKING:
+    from reelsight.client import Client, Submission
+    from reelsight.contract.jobs import JobRecord
 
 BANNER = "!" * 78
 
@@ -29,97 +36,124 @@ def _loud(lines: list[str]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from reelsight.client import Client, describe_summary, local_target
-    from reelsight.local.launcher import LaunchRequest, launch
+    from reelsight.client import local_target
     from reelsight.local.state import read_state, state_dir
-    from reelsight.local.supervisor import stop_stack
-    from reelsight.testing.videos import write_video
 
     started = time.monotonic()
     directory = state_dir(args.state_dir)
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     already_running = bool((read_state(directory) or {}).get("status") == "ready" and local_target(directory))
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGTERM, _interrupt)
     stop_needed = False
     try:
         _say("== 1-2. starting the local stack (templates, moto, Lambdas, async endpoint, worker)")
-        request = LaunchRequest(
-            state_dir=str(directory),
-            cdk_out=args.cdk_out,
-            model=args.model,
-            weights=args.weights,
-            fps=args.fps,
-            size=args.size,
-            api=not args.no_api,
-            timeout=args.timeout,
-        )
         stop_needed = not already_running
-        state = launch(request, echo=lambda line: _say(f"   {line}"))
-        names = state.get("names") or {}
-        _say(f"   input bucket {names.get('input_bucket')}, jobs table {names.get('jobs_table')}")
-        if state.get("random_weights"):
-            _loud(
-                [
-                    f"NO PRETRAINED WEIGHTS for {state.get('model')} in the torch hub cache:",
-                    "the worker runs with RANDOM weights. The flow is real, the detections are noise.",
-                    "Cache the torchvision checkpoint (TORCH_HOME) to get meaningful results.",
-                ]
-            )
-
-        _say("== 3. writing a sample video and submitting it")
-        video = write_video(out / "sample.mp4", seconds=args.seconds, fps=30, width=640, height=360, gop=30)
-        _say(f"   {video.path} ({video.width}x{video.height}, {video.frame_count} frames)")
-        target = local_target(directory)
-        if target is None:
-            raise RuntimeError("the local stack is not ready")
-        client = Client(target)
-        options = {"fps": args.fps, "include": "masks+contact_sheet+preview"}
-        submission = client.upload(video.path, options)
-        job_ids = submission.job_ids()
-        _say(f"   uploaded {submission.source} with metadata {options}; job id {job_ids[-1]}")
-
-        _say("== 4. following the job")
-        t0 = time.monotonic()
-
-        def on_change(status: str, job: dict[str, Any]) -> None:
-            reason = f" ({job['reason']})" if job.get("reason") else ""
-            _say(f"   +{time.monotonic() - t0:5.1f}s  {status}{reason}")
-
-        job = client.wait(submission, timeout=args.job_timeout, on_change=on_change)
-        results_dir = out / str(job["job_id"])
-        files = client.fetch(job, results_dir)
-        if job.get("status") != "SUCCEEDED":
-            _say(f"   job FAILED: {job.get('reason')}")
-            return 1
-        import json
-
-        summary_path = results_dir / "summary.json"
-        summary = json.loads(summary_path.read_text()) if summary_path.is_file() else job.get("summary") or {}
-        _say("   result summary:")
-        for line in describe_summary(summary):
-            _say(f"     {line}")
-        if (summary.get("model") or {}).get("random_weights"):
-            _loud(["These results come from RANDOM weights (summary.model.random_weights = true)."])
-        _say("   result files:")
-        for file in files:
-            _say(f"     {file.relative_to(out)}  ({file.stat().st_size} bytes)")
-        _say(f"   (under {out})")
-        return 0
+        _start_stack(args, directory)
+        client, submission = _submit_sample(args, directory, out)
+        job = _follow(client, submission, args.job_timeout)
+        return _report(client, job, out)
     except KeyboardInterrupt:
         _say("interrupted")
         return 130
     finally:
-        if stop_needed or args.always_stop:
-            _say("== 5. stopping the local stack")
-            stop_stack(directory)
-        else:
-            _say("== 5. leaving the local stack running (it was running before the demo)")
+        _finish(directory, stop=stop_needed or args.always_stop)
         _say(f"demo finished in {time.monotonic() - started:.0f}s")
+
+
+def _interrupt(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _start_stack(args: argparse.Namespace, directory: Path) -> None:
+    from reelsight.local.launcher import LaunchRequest, launch
+
+    request = LaunchRequest(
+        state_dir=str(directory),
+        cdk_out=args.cdk_out,
+        model=args.model,
+        weights=args.weights,
+        fps=args.fps,
+        size=args.size,
+        api=not args.no_api,
+        timeout=args.timeout,
+    )
+    state = launch(request, echo=lambda line: _say(f"   {line}"))
+    names = state.get("names") or {}
+    _say(f"   input bucket {names.get('input_bucket')}, jobs table {names.get('jobs_table')}")
+    if state.get("random_weights"):
+        _loud(
+            [
+                f"NO PRETRAINED WEIGHTS for {state.get('model')} in the torch hub cache:",
+                "the worker runs with RANDOM weights. The flow is real, the detections are noise.",
+                "Cache the torchvision checkpoint (TORCH_HOME) to get meaningful results.",
+            ]
+        )
+
+
+def _submit_sample(args: argparse.Namespace, directory: Path, out: Path) -> tuple[Client, Submission]:
+    from reelsight.client import Client, local_target
+    from reelsight.testing.videos import write_video
+
+    _say("== 3. writing a sample video and submitting it")
+    video = write_video(out / "sample.mp4", seconds=args.seconds, fps=30, width=640, height=360, gop=30)
+    _say(f"   {video.path} ({video.width}x{video.height}, {video.frame_count} frames)")
+    target = local_target(directory)
+    if target is None:
+        raise RuntimeError("the local stack is not ready")
+    client = Client(target)
+    options = {"fps": args.fps, "include": "masks+contact_sheet+preview"}
+    submission = client.upload(video.path, options)
+    job_ids = submission.job_ids()
+    _say(f"   uploaded {submission.source} with metadata {options}; job id {job_ids[-1]}")
+    return client, submission
+
+
+def _follow(client: Client, submission: Submission, timeout: float) -> JobRecord:
+    """Wait for the job, printing each status change with the time since submission."""
+    _say("== 4. following the job")
+    t0 = time.monotonic()
+
+    def on_change(status: str, job: JobRecord | None) -> None:
+        reason = f" ({job.reason})" if job and job.reason else ""
+        _say(f"   +{time.monotonic() - t0:5.1f}s  {status}{reason}")
+
+    return client.wait(submission, timeout=timeout, on_change=on_change)
+
+
+def _report(client: Client, job: JobRecord, out: Path) -> int:
+    """Fetch the job's files and print its summary; 1 when the job did not succeed."""
+    from reelsight.client import describe_summary
+    from reelsight.contract.jobs import JobStatus
+    from reelsight.contract.summary import ShortSummary
+
+    results_dir = out / job.job_id
+    files = client.fetch(job, results_dir)
+    if job.status is not JobStatus.SUCCEEDED:
+        _say(f"   job {job.status_text}: {job.reason}")
+        return 1
+    summary_path = results_dir / SUMMARY_FILE
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else job.summary or {}
+    _say("   result summary:")
+    for line in describe_summary(summary):
+        _say(f"     {line}")
+    if ShortSummary.from_json(summary).random_weights:  # a full summary.json or the record's short form
+        _loud(["These results come from RANDOM weights (summary.model.random_weights = true)."])
+    _say("   result files:")
+    for file in files:
+        _say(f"     {file.relative_to(out)}  ({file.stat().st_size} bytes)")
+    _say(f"   (under {out})")
+    return 0
+
+
+def _finish(directory: Path, *, stop: bool) -> None:
+    from reelsight.local.supervisor import stop_stack
+
+    if stop:
+        _say("== 5. stopping the local stack")
+        stop_stack(directory)
+    else:
+        _say("== 5. leaving the local stack running (it was running before the demo)")
 
 
 def main(argv: list[str] | None = None) -> int:

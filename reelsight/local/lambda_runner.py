@@ -18,33 +18,16 @@ import os
 import signal
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from reelsight.local.template import ACCOUNT, REGION, EventSourcePlan, FunctionPlan
+from reelsight.local.lambda_context import LocalLambdaContext
+from reelsight.local.template import REGION, EventSourcePlan, FunctionPlan
 
 log = logging.getLogger("reelsight.local.lambda")
 
 Handler = Callable[[dict[str, Any], Any], Any]
-
-
-class LambdaContext:
-    """The attributes and method handlers read from Lambda's context object."""
-
-    def __init__(self, function_name: str, timeout_s: int, memory_mb: int = 512) -> None:
-        self.function_name = function_name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function_name}"
-        self.memory_limit_in_mb = memory_mb
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = time.strftime("%Y/%m/%d/[$LATEST]") + uuid.uuid4().hex
-        self._deadline = time.monotonic() + timeout_s
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(int((self._deadline - time.monotonic()) * 1000), 0)
 
 
 def sqs_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
@@ -110,7 +93,7 @@ class SqsEventSource:
     def invoke(self, messages: list[dict[str, Any]]) -> set[str]:
         """Call the handler with one batch; returns the message ids that failed."""
         event = {"Records": [sqs_record(m, self.plan.queue_arn) for m in messages]}
-        context = LambdaContext(self.plan.function, self.function_timeout)
+        context = LocalLambdaContext(self.plan.function, self.function_timeout)
         self.invocations += 1
         ids = {m["MessageId"] for m in messages}
         try:

@@ -8,13 +8,13 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from reelsight.errors import ReelsightError
 from reelsight.local.state import pid_alive, read_state, state_dir
-from reelsight.local.supervisor import LocalOptions, Supervisor, stop_stack
+from reelsight.local.supervisor import LocalOptions, Supervisor, resolve_weights, stop_stack
 from reelsight.local.template import template_paths
 
 
@@ -115,6 +115,8 @@ def launch(request: LaunchRequest, echo: Callable[[str], None] = print) -> dict[
     if state and stop_stack(directory):
         echo("stopped a stale local stack")
     ensure_templates(request.cdk_out, request.synth, echo)
+    # `auto` is settled here, in the foreground, where a download's progress bar can be seen.
+    request = replace(request, weights=resolve_weights(request.options(), echo)[0])
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "logs").mkdir(exist_ok=True)
     log_path = directory / "logs" / "supervisor.log"

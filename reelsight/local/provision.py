@@ -16,11 +16,14 @@ def provision(plan: StackPlan, session: Any | None = None) -> None:
     import boto3
 
     session = session or boto3.session.Session()
-    sqs = session.client("sqs")
-    sns = session.client("sns")
-    s3 = session.client("s3")
-    ddb = session.client("dynamodb")
+    _create_queues(plan, session.client("sqs"))
+    _create_topics(plan, session.client("sns"))
+    _create_tables(plan, session.client("dynamodb"))
+    _create_buckets(plan, session.client("s3"))
 
+
+def _create_queues(plan: StackPlan, sqs: Any) -> None:
+    """Create the queues; where the emulator gives a queue another URL, the plan follows it."""
     # Queues referenced as dead-letter targets must exist before the queues that name them.
     ordered = sorted(plan.queues, key=lambda q: "RedrivePolicy" in q.attributes)
     for queue in ordered:
@@ -32,6 +35,8 @@ def provision(plan: StackPlan, session: Any | None = None) -> None:
                     source.queue_url = url
             queue.url = url
 
+
+def _create_topics(plan: StackPlan, sns: Any) -> None:
     for topic in plan.topics:
         sns.create_topic(Name=topic.name)
     for sub in plan.subscriptions:
@@ -43,6 +48,8 @@ def provision(plan: StackPlan, session: Any | None = None) -> None:
             ReturnSubscriptionArn=True,
         )
 
+
+def _create_tables(plan: StackPlan, ddb: Any) -> None:
     for table in plan.tables:
         kwargs: dict[str, Any] = {
             "TableName": table.name,
@@ -59,11 +66,13 @@ def provision(plan: StackPlan, session: Any | None = None) -> None:
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
             )
 
+
+def _create_buckets(plan: StackPlan, s3: Any) -> None:
+    """Create the buckets, then their notifications (which name the queues and topics made before)."""
     for bucket in plan.buckets:
         s3.create_bucket(Bucket=bucket.name)
         if bucket.versioned:
             s3.put_bucket_versioning(Bucket=bucket.name, VersioningConfiguration={"Status": "Enabled"})
-
     for notification in plan.notifications:
         config = _notification_config(notification.configuration)
         s3.put_bucket_notification_configuration(Bucket=notification.bucket, NotificationConfiguration=config)

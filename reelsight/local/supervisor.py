@@ -21,13 +21,16 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from reelsight import envvars
+from reelsight.contract.names import UPLOAD_PREFIX
+from reelsight.contract.processing import ProcessingJobDefinition
 from reelsight.local.state import kill_group, pid_alive, read_state, terminate_marked, write_state
-from reelsight.local.template import StackPlan, build_plan, template_paths
+from reelsight.local.template import EndpointPlan, FunctionPlan, StackPlan, build_plan, template_paths
 from reelsight.testing.moto_server import FAKE_CREDENTIALS, free_port
 
 log = logging.getLogger("reelsight.local")
@@ -50,7 +53,7 @@ class LocalOptions:
     state_dir: str
     cdk_out: str = "cdk.out"
     model: str = "maskrcnn"
-    weights: str = "auto"  # auto = pretrained when cached, else random
+    weights: str = "auto"  # auto = pretrained (downloaded when missing), else random
     fps: str = "1"
     max_frames: str = ""
     size: str = "320x180"
@@ -68,13 +71,25 @@ def pretrained_cached(model: str) -> bool:
     return bool(prefix) and checkpoints.is_dir() and any(checkpoints.glob(f"{prefix}*.pth"))
 
 
-def resolve_weights(options: LocalOptions) -> tuple[str, bool]:
-    """(weights, random) for the worker: ``auto`` means pretrained when cached, else random."""
+def resolve_weights(options: LocalOptions, echo: Callable[[str], None] = log.info) -> tuple[str, bool]:
+    """(weights, random) for the worker. ``auto``: pretrained when cached; else downloaded into the
+    torch hub cache (bounded: ``weights.download_limits()``); else, when that fails, random, loudly."""
     if options.weights != "auto":
         return options.weights, options.weights == "random"
     if pretrained_cached(options.model):
         return "pretrained", False
-    return "random", True
+    from reelsight.errors import ModelError
+    from reelsight.models import get_spec
+    from reelsight.models import weights as weight_loading
+
+    spec = get_spec(options.model)
+    echo(f"no pretrained weights for {spec.name} in the torch hub cache: downloading them")
+    try:
+        weight_loading.fetch_pretrained(spec)
+    except ModelError as exc:
+        weight_loading.warn_random_fallback(spec.name, exc)
+        return "random", True
+    return "pretrained", False
 
 
 @dataclass
@@ -187,8 +202,56 @@ def stack_names(plan: StackPlan) -> dict[str, str | None]:
         "results_topic": topic_arn("results-topic")
         or dispatch_env.get(envvars.RESULTS_TOPIC_ARN)
         or outputs.get("results_topic"),
-        "upload_prefix": dispatch_env.get(envvars.UPLOAD_PREFIX) or "incoming/",
+        "upload_prefix": dispatch_env.get(envvars.UPLOAD_PREFIX) or UPLOAD_PREFIX,
     }
+
+
+def _with_local_api(definition_json: str, api_url: str | None) -> str:
+    """The template's Processing job definition, reporting to the local API (or to none)."""
+    definition = ProcessingJobDefinition.from_json(definition_json)
+    return replace(definition, api_url=api_url or None).to_json()
+
+
+@dataclass(frozen=True)
+class LocalAddresses:
+    """Where the local stack's processes listen (all on loopback)."""
+
+    moto_port: int
+    worker_port: int
+    endpoint_port: int
+    api_port: int | None
+
+    @property
+    def moto_url(self) -> str:
+        return f"http://127.0.0.1:{self.moto_port}"
+
+    @property
+    def worker_url(self) -> str:
+        return f"http://127.0.0.1:{self.worker_port}"
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.endpoint_port}"
+
+    @property
+    def api_url(self) -> str | None:
+        return f"http://127.0.0.1:{self.api_port}" if self.api_port else None
+
+    @property
+    def aws_env(self) -> dict[str, str]:
+        """AWS clients' endpoint: the moto server."""
+        return {"AWS_ENDPOINT_URL": self.moto_url}
+
+    @property
+    def lambda_aws_env(self) -> dict[str, str]:
+        """As ``aws_env``, with SageMaker's runtime calls going to the local async endpoint."""
+        return {**self.aws_env, "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self.endpoint_url}
+
+
+def functions_with_event_sources(plan: StackPlan) -> list[FunctionPlan]:
+    """The functions that get a runner: those some event source delivers to."""
+    with_sources = {s.function for s in plan.event_sources}
+    return [fn for fn in plan.functions if fn.name in with_sources]
 
 
 class StartInterrupted(Exception):
@@ -205,6 +268,7 @@ class Supervisor:
         self.stop_event = threading.Event()
         self.state: dict[str, Any] = {}
         self.api_token = uuid.uuid4().hex
+        self.weights: str | None = None  # settled at start: "auto" becomes pretrained or random
         self.base_env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
             **FAKE_CREDENTIALS,
@@ -248,6 +312,47 @@ class Supervisor:
             raise RuntimeError(f"{proc.name} not healthy after {timeout:.0f}s; see {proc.log_path}")
 
     def start(self) -> None:
+        paths = self._begin()
+        moto_port = free_port()
+        self._start_moto(moto_port)
+        plan, endpoint_plan = self._provision(paths, f"http://127.0.0.1:{moto_port}")
+        names = stack_names(plan)
+        api_port = free_port() if self.options.api and _api_available() else None
+        weights, random_weights = resolve_weights(self.options)
+        self.weights = weights
+        addresses = LocalAddresses(
+            moto_port, worker_port=free_port(), endpoint_port=free_port(), api_port=api_port
+        )
+        concurrency = self.options.worker_concurrency or endpoint_plan.max_concurrency
+        worker = self._spawn(self.build_worker(endpoint_plan, addresses, weights, concurrency))
+        endpoint = self._spawn(self.build_async_endpoint(endpoint_plan, addresses, concurrency))
+        for fn in functions_with_event_sources(plan):
+            self._spawn(self.build_lambda_runner(fn, addresses))
+        if addresses.api_port:
+            self._spawn(self.build_api(names, addresses))
+        self._save(
+            "starting",
+            moto_url=addresses.moto_url,
+            endpoint_url=addresses.endpoint_url,
+            worker_url=addresses.worker_url,
+            api_url=addresses.api_url,
+            api_token=self.api_token if addresses.api_url else None,
+            endpoint_name=endpoint_plan.name,
+            names=names,
+            weights=weights,
+            random_weights=random_weights,
+            model=self.options.model,
+            env={**FAKE_CREDENTIALS, **addresses.lambda_aws_env},
+        )
+        self._wait_healthy(endpoint, 30)
+        self._wait_healthy(worker, self.options.startup_timeout)
+        if self.stop_event.is_set():
+            raise StartInterrupted()
+        self._save("ready", ready_at=time.time())
+        log.info("local stack ready (%s)", self.marker)
+
+    def _begin(self) -> list[Path]:
+        """Create the state directory, record that the stack is starting; the templates to run."""
         self.dir.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(exist_ok=True)
         self.state = {
@@ -260,179 +365,173 @@ class Supervisor:
         paths = template_paths(self.options.cdk_out)
         if not paths:
             raise RuntimeError(f"no templates in {self.options.cdk_out}/; run `make synth` first")
+        return paths
 
-        moto_port = free_port()
-        moto_url = f"http://127.0.0.1:{moto_port}"
-        moto = self._spawn(
-            ManagedProcess(
-                "moto",
-                self._python("-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)),
-                self.base_env,
-                self.logs / "moto.log",
-                health_url=f"{moto_url}/moto-api/",
-                restart=False,  # its data lives in memory: a restart would lose the stack
-                port=moto_port,
-            )
-        )
+    def _start_moto(self, port: int) -> None:
+        """Start the AWS emulator and point this process's AWS clients at it."""
+        moto = self._spawn(self.build_moto(port))
         self._wait_healthy(moto, 30)
-        aws_env = {"AWS_ENDPOINT_URL": moto_url}
-        os.environ.update({**FAKE_CREDENTIALS, **aws_env})
+        os.environ.update({**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"})
 
+    def _provision(self, paths: list[Path], moto_url: str) -> tuple[StackPlan, EndpointPlan]:
+        """Create the templates' resources on moto; the plan is kept in plan.json for the Lambda runners."""
         plan = build_plan(paths, sqs_base_url=moto_url)
         if plan.endpoint is None:
             raise RuntimeError("the templates declare no AWS::SageMaker::Endpoint")
         from reelsight.local.provision import provision
 
         provision(plan)
-        (self.dir / "plan.json").write_text(json.dumps(plan.to_json(), indent=2))
+        self._plan_path.write_text(json.dumps(plan.to_json(), indent=2))
+        return plan, plan.endpoint
 
-        names = stack_names(plan)
-        api_enabled = self.options.api and _api_available()
-        api_port = free_port() if api_enabled else None
-        api_url = f"http://127.0.0.1:{api_port}" if api_port else None
-        weights, random_weights = resolve_weights(self.options)
-        worker_port = free_port()
-        endpoint_port = free_port()
-        worker_url = f"http://127.0.0.1:{worker_port}"
-        endpoint_url = f"http://127.0.0.1:{endpoint_port}"
-        concurrency = self.options.worker_concurrency or plan.endpoint.max_concurrency
+    @property
+    def _plan_path(self) -> Path:
+        return self.dir / "plan.json"
+
+    # --- the supervised processes ---
+
+    def build_moto(self, port: int) -> ManagedProcess:
+        return ManagedProcess(
+            "moto",
+            self._python("-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)),
+            self.base_env,
+            self.logs / "moto.log",
+            health_url=f"http://127.0.0.1:{port}/moto-api/",
+            restart=False,  # its data lives in memory: a restart would lose the stack
+            port=port,
+        )
+
+    def build_worker(
+        self, endpoint: EndpointPlan, addresses: LocalAddresses, weights: str, concurrency: int
+    ) -> ManagedProcess:
+        """``reelsight serve`` with the endpoint container's environment and the local options."""
+        return ManagedProcess(
+            "worker",
+            self._python(
+                "-m", "reelsight", "serve", "--host", "127.0.0.1", "--port", str(addresses.worker_port)
+            ),
+            self._worker_env(endpoint, addresses, weights, concurrency),
+            self.logs / "worker.log",
+            health_url=f"{addresses.worker_url}/ping",
+            port=addresses.worker_port,
+        )
+
+    def _worker_env(
+        self, endpoint: EndpointPlan, addresses: LocalAddresses, weights: str, concurrency: int
+    ) -> dict[str, str]:
         model_dir = self.dir / "model"
         model_dir.mkdir(exist_ok=True)
-        worker_env = {
+        env = {
             **self.base_env,
-            **aws_env,
-            **plan.endpoint.container_environment,
-            envvars.MODEL: self.options.model,
-            envvars.WEIGHTS: weights,
-            envvars.FPS: self.options.fps,
+            **addresses.aws_env,
+            **endpoint.container_environment,
+            **self.run_defaults(),
+            envvars.WEIGHTS: weights,  # the worker loads exactly these (a model directory could differ)
             envvars.MODEL_DIR: str(model_dir),
-            envvars.PORT: str(worker_port),
+            envvars.PORT: str(addresses.worker_port),
             envvars.MAX_CONCURRENCY: str(concurrency),
             envvars.DEVICE: "auto",
             **self.options.extra_worker_env,
         }
-        for name, value in ((envvars.MAX_FRAMES, self.options.max_frames), (envvars.SIZE, self.options.size)):
-            if value:
-                worker_env[name] = value
-        if self.options.size and self.options.resize:
-            worker_env[envvars.RESIZE] = self.options.resize
-        if api_url:  # where progress reports go
-            worker_env[envvars.API_URL] = api_url
-            worker_env[envvars.API_TOKEN] = self.api_token
-        worker = self._spawn(
-            ManagedProcess(
-                "worker",
-                self._python("-m", "reelsight", "serve", "--host", "127.0.0.1", "--port", str(worker_port)),
-                worker_env,
-                self.logs / "worker.log",
-                health_url=f"{worker_url}/ping",
-                port=worker_port,
-            )
-        )
+        if addresses.api_url:  # where progress reports go
+            env[envvars.API_URL] = addresses.api_url
+            env[envvars.API_TOKEN] = self.api_token
+        return env
 
-        endpoint_config = {
-            "name": plan.endpoint.name,
-            "output_path": plan.endpoint.output_path,
-            "failure_path": plan.endpoint.failure_path,
-            "worker_url": worker_url,
-            "success_topic": plan.endpoint.success_topic,
-            "error_topic": plan.endpoint.error_topic,
-            "max_concurrency": concurrency * plan.endpoint.instance_count,
-            "include_response_in": plan.endpoint.include_response_in,
+    def build_async_endpoint(
+        self, endpoint: EndpointPlan, addresses: LocalAddresses, concurrency: int
+    ) -> ManagedProcess:
+        """The local async endpoint in front of the worker; writes its configuration (endpoint.json)."""
+        config = {
+            "name": endpoint.name,
+            "output_path": endpoint.output_path,
+            "failure_path": endpoint.failure_path,
+            "worker_url": addresses.worker_url,
+            "success_topic": endpoint.success_topic,
+            "error_topic": endpoint.error_topic,
+            "max_concurrency": concurrency * endpoint.instance_count,
+            "include_response_in": endpoint.include_response_in,
         }
         config_path = self.dir / "endpoint.json"
-        config_path.write_text(json.dumps(endpoint_config, indent=2))
-        endpoint = self._spawn(
-            ManagedProcess(
-                "endpoint",
-                self._python(
-                    "-m",
-                    "reelsight.local.async_endpoint",
-                    "--config",
-                    str(config_path),
-                    "--port",
-                    str(endpoint_port),
-                ),
-                {**self.base_env, **aws_env},
-                self.logs / "endpoint.log",
-                health_url=f"{endpoint_url}/ping",
-                port=endpoint_port,
-            )
+        config_path.write_text(json.dumps(config, indent=2))
+        return ManagedProcess(
+            "endpoint",
+            self._python(
+                "-m",
+                "reelsight.local.async_endpoint",
+                "--config",
+                str(config_path),
+                "--port",
+                str(addresses.endpoint_port),
+            ),
+            {**self.base_env, **addresses.aws_env},
+            self.logs / "endpoint.log",
+            health_url=f"{addresses.endpoint_url}/ping",
+            port=addresses.endpoint_port,
         )
 
-        lambda_env = {**self.base_env, **aws_env, "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoint_url}
-        with_sources = {s.function for s in plan.event_sources}
-        for fn in plan.functions:
-            if fn.name not in with_sources:
-                continue
-            self._spawn(
-                ManagedProcess(
-                    f"lambda-{fn.logical_id}",
-                    self._python(
-                        "-m",
-                        "reelsight.local.lambda_runner",
-                        "--plan",
-                        str(self.dir / "plan.json"),
-                        "--function",
-                        fn.name,
-                    ),
-                    {
-                        **lambda_env,
-                        **self._local_function_env(fn.environment, api_url),
-                        "AWS_LAMBDA_FUNCTION_NAME": fn.name,
-                    },
-                    self.logs / f"lambda-{fn.logical_id}.log",
-                )
-            )
-
-        if api_port:
-            api_env = {**lambda_env, envvars.API_TOKEN: self.api_token}
-            for key, env_name in (
-                ("jobs_table", envvars.JOBS_TABLE),
-                ("input_bucket", envvars.INPUT_BUCKET),
-                ("results_bucket", envvars.RESULTS_BUCKET),
-            ):
-                if names.get(key):
-                    api_env[env_name] = str(names[key])
-            self._spawn(
-                ManagedProcess(
-                    "api",
-                    self._python("-m", "reelsight", "api", "--host", "127.0.0.1", "--port", str(api_port)),
-                    api_env,
-                    self.logs / "api.log",
-                    port=api_port,
-                )
-            )
-
-        self._save(
-            "starting",
-            moto_url=moto_url,
-            endpoint_url=endpoint_url,
-            worker_url=worker_url,
-            api_url=api_url,
-            api_token=self.api_token if api_url else None,
-            endpoint_name=plan.endpoint.name,
-            names=names,
-            weights=weights,
-            random_weights=random_weights,
-            model=self.options.model,
-            env={**FAKE_CREDENTIALS, **aws_env, "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": endpoint_url},
+    def build_lambda_runner(self, fn: FunctionPlan, addresses: LocalAddresses) -> ManagedProcess:
+        """The event-source runner of one Lambda function (it reads the plan from plan.json)."""
+        return ManagedProcess(
+            f"lambda-{fn.logical_id}",
+            self._python(
+                "-m", "reelsight.local.lambda_runner", "--plan", str(self._plan_path), "--function", fn.name
+            ),
+            {
+                **self.base_env,
+                **addresses.lambda_aws_env,
+                **self._local_function_env(fn.environment, addresses.api_url),
+                "AWS_LAMBDA_FUNCTION_NAME": fn.name,
+            },
+            self.logs / f"lambda-{fn.logical_id}.log",
         )
-        self._wait_healthy(endpoint, 30)
-        self._wait_healthy(worker, self.options.startup_timeout)
-        if self.stop_event.is_set():
-            raise StartInterrupted()
-        self._save("ready", ready_at=time.time())
-        log.info("local stack ready (%s)", self.marker)
 
-    @staticmethod
-    def _local_function_env(environment: dict[str, str], api_url: str | None) -> dict[str, str]:
-        """The function's template environment with what points at AWS-only resources made local."""
+    def build_api(self, names: dict[str, str | None], addresses: LocalAddresses) -> ManagedProcess:
+        """``reelsight api`` on the stack's table and buckets, with the stack's API token."""
+        if addresses.api_port is None:
+            raise ValueError("build_api needs an API port")
+        env = {**self.base_env, **addresses.lambda_aws_env, envvars.API_TOKEN: self.api_token}
+        for key, env_name in (
+            ("jobs_table", envvars.JOBS_TABLE),
+            ("input_bucket", envvars.INPUT_BUCKET),
+            ("results_bucket", envvars.RESULTS_BUCKET),
+        ):
+            if names.get(key):
+                env[env_name] = str(names[key])
+        return ManagedProcess(
+            "api",
+            self._python("-m", "reelsight", "api", "--host", "127.0.0.1", "--port", str(addresses.api_port)),
+            env,
+            self.logs / "api.log",
+            port=addresses.api_port,
+        )
+
+    def run_defaults(self) -> dict[str, str]:
+        """The local stack's deployment run defaults: the worker and the dispatcher get the same ones."""
+        env = {envvars.MODEL: self.options.model, envvars.FPS: self.options.fps}
+        if self.weights:
+            env[envvars.WEIGHTS] = self.weights
+        for name, value in ((envvars.MAX_FRAMES, self.options.max_frames), (envvars.SIZE, self.options.size)):
+            if value:
+                env[name] = value
+        if self.options.size and self.options.resize:
+            env[envvars.RESIZE] = self.options.resize
+        return env
+
+    def _local_function_env(self, environment: dict[str, str], api_url: str | None) -> dict[str, str]:
+        """The function's template environment with what points at AWS-only resources made local.
+
+        A function that carries the deployment's run defaults (the dispatcher) gets the local ones,
+        which the worker runs with, so its job records state what the worker runs; the Processing jobs
+        it starts report to the local API, if one runs."""
         env = dict(environment)
-        if api_url:
-            env[envvars.API_URL] = api_url
-        else:
-            env.pop(envvars.API_URL, None)
+        if envvars.MODEL in env:
+            env.update(self.run_defaults())
+        env.pop(envvars.API_URL, None)  # the deployed API's URL means nothing locally
+        if envvars.PROCESSING_JOB_DEFINITION in env:
+            env[envvars.PROCESSING_JOB_DEFINITION] = _with_local_api(
+                env[envvars.PROCESSING_JOB_DEFINITION], api_url
+            )
         return env
 
     def watch(self) -> None:

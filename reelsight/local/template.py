@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reelsight.contract.names import ROLE_METADATA_KEY
 from reelsight.errors import ParamError
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
-ROLE_KEY = "reelsight:role"
 
 
 @dataclass
@@ -33,15 +34,15 @@ class Resource:
     @property
     def role(self) -> str | None:
         """The ``reelsight:role`` the CDK app tags the resource with (metadata or tags), if any."""
-        if ROLE_KEY in self.metadata:
-            return str(self.metadata[ROLE_KEY])
+        if ROLE_METADATA_KEY in self.metadata:
+            return str(self.metadata[ROLE_METADATA_KEY])
         tags = self.properties.get("Tags")
         if isinstance(tags, list):
             for tag in tags:
-                if isinstance(tag, dict) and tag.get("Key") == ROLE_KEY:
+                if isinstance(tag, dict) and tag.get("Key") == ROLE_METADATA_KEY:
                     return str(tag.get("Value"))
-        if isinstance(tags, dict) and ROLE_KEY in tags:
-            return str(tags[ROLE_KEY])
+        if isinstance(tags, dict) and ROLE_METADATA_KEY in tags:
+            return str(tags[ROLE_METADATA_KEY])
         return None
 
 
@@ -163,6 +164,17 @@ class _Resolver:
         self.resources = resources
         self.exports = exports
         self.endpoint_base = "http://127.0.0.1"
+        self._intrinsics: dict[str, Callable[[str, Any], Any]] = {
+            "Ref": self.ref,
+            "Fn::GetAtt": self._get_att_function,
+            "Fn::Join": self._join,
+            "Fn::Select": self._select,
+            "Fn::Split": self._split,
+            "Fn::Sub": self._sub,
+            "Fn::ImportValue": self._import_value,
+            "Fn::If": self._if,
+            "Fn::GetAZs": self._get_azs,
+        }
 
     def find(self, stack: str, logical_id: str) -> Resource | None:
         return self.resources.get((stack, logical_id))
@@ -221,34 +233,41 @@ class _Resolver:
             return value
         if len(value) == 1:
             ((key, arg),) = value.items()
-            if key == "Ref":
-                return self.ref(stack, arg)
-            if key == "Fn::GetAtt":
-                parts = arg.split(".", 1) if isinstance(arg, str) else arg
-                return self.get_att(stack, parts[0], parts[1])
-            if key == "Fn::Join":
-                sep, items = arg
-                return sep.join(str(self.resolve(stack, i)) for i in self.resolve(stack, items))
-            if key == "Fn::Select":
-                index, items = arg
-                return self.resolve(stack, items)[int(self.resolve(stack, index))]
-            if key == "Fn::Split":
-                sep, text = arg
-                return str(self.resolve(stack, text)).split(sep)
-            if key == "Fn::Sub":
-                return self._sub(stack, arg)
-            if key == "Fn::ImportValue":
-                export = self.resolve(stack, arg)
-                if export not in self.exports:
-                    return export
-                owner, raw = self.exports[export]
-                return self.resolve(owner, raw)
-            if key == "Fn::If":
-                _cond, when_true, _when_false = arg
-                return self.resolve(stack, when_true)
-            if key in ("Fn::GetAZs",):
-                return [f"{REGION}a", f"{REGION}b"]
+            intrinsic = self._intrinsics.get(key)
+            if intrinsic is not None:
+                return intrinsic(stack, arg)
         return {k: self.resolve(stack, v) for k, v in value.items()}
+
+    def _get_att_function(self, stack: str, arg: Any) -> Any:
+        parts = arg.split(".", 1) if isinstance(arg, str) else arg
+        return self.get_att(stack, parts[0], parts[1])
+
+    def _join(self, stack: str, arg: Any) -> str:
+        sep, items = arg
+        return sep.join(str(self.resolve(stack, i)) for i in self.resolve(stack, items))
+
+    def _select(self, stack: str, arg: Any) -> Any:
+        index, items = arg
+        return self.resolve(stack, items)[int(self.resolve(stack, index))]
+
+    def _split(self, stack: str, arg: Any) -> list[str]:
+        sep, text = arg
+        return str(self.resolve(stack, text)).split(sep)
+
+    def _import_value(self, stack: str, arg: Any) -> Any:
+        export = self.resolve(stack, arg)
+        if export not in self.exports:
+            return export
+        owner, raw = self.exports[export]
+        return self.resolve(owner, raw)
+
+    def _if(self, stack: str, arg: Any) -> Any:
+        # Conditions are not evaluated locally: the local stack takes the "true" branch.
+        _condition, when_true, _when_false = arg
+        return self.resolve(stack, when_true)
+
+    def _get_azs(self, stack: str, arg: Any) -> list[str]:
+        return [f"{REGION}a", f"{REGION}b"]
 
     def _sub(self, stack: str, arg: Any) -> str:
         text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
@@ -348,91 +367,133 @@ def build_plan(paths: list[Path], *, sqs_base_url: str = "http://127.0.0.1") -> 
         raise ParamError("no synthesized templates found (cdk.out/*.template.json); run `make synth` first")
     resources, outputs, resolver = load_resources(paths)
     resolver.endpoint_base = sqs_base_url.rstrip("/")
-    plan = StackPlan()
     by_type: dict[str, list[Resource]] = {}
     for res in resources.values():
         by_type.setdefault(res.type, []).append(res)
+    buckets = _bucket_plans(by_type)
+    queues = _queue_plans(by_type, resolver)
+    topics, topic_subscriptions = _topic_plans(by_type, resolver)
+    subscriptions = topic_subscriptions + _subscription_plans(by_type, resolver)
+    tables = _table_plans(by_type, resolver)
+    notifications = _notification_plans(by_type, resolver)
+    functions = _function_plans(by_type, resolver)
+    return StackPlan(
+        buckets=buckets,
+        queues=queues,
+        topics=topics,
+        subscriptions=subscriptions,
+        tables=tables,
+        notifications=notifications,
+        functions=functions,
+        event_sources=_event_source_plans(by_type, resolver, queues, functions),
+        endpoint=_endpoint_plan(by_type, resolver),
+        outputs=_output_values(outputs, resolver),
+    )
 
+
+def _bucket_plans(by_type: dict[str, list[Resource]]) -> list[BucketPlan]:
+    plans = []
     for res in by_type.get("AWS::S3::Bucket", []):
         versioning = res.properties.get("VersioningConfiguration") or {}
-        plan.buckets.append(
+        plans.append(
             BucketPlan(res.logical_id, res.physical_name, versioning.get("Status") == "Enabled", res.role)
         )
+    return plans
 
-    for res in by_type.get("AWS::SQS::Queue", []):
-        props = resolver.resolve(res.stack, res.properties)
-        attrs: dict[str, str] = {}
-        for prop in (
-            "VisibilityTimeout",
-            "MessageRetentionPeriod",
-            "DelaySeconds",
-            "ReceiveMessageWaitTimeSeconds",
-            "MaximumMessageSize",
-        ):
-            if prop in props:
-                attrs[prop] = str(props[prop])
-        if props.get("FifoQueue"):
-            attrs["FifoQueue"] = "true"
-            if props.get("ContentBasedDeduplication"):
-                attrs["ContentBasedDeduplication"] = "true"
-        if "RedrivePolicy" in props:
-            attrs["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
-        plan.queues.append(
-            QueuePlan(
-                res.logical_id,
-                res.physical_name,
-                resolver.ref(res.stack, res.logical_id),
-                resolver.get_att(res.stack, res.logical_id, "Arn"),
-                attrs,
-                res.role,
-            )
+
+_QUEUE_ATTRIBUTES = (
+    "VisibilityTimeout",
+    "MessageRetentionPeriod",
+    "DelaySeconds",
+    "ReceiveMessageWaitTimeSeconds",
+    "MaximumMessageSize",
+)
+
+
+def _queue_plans(by_type: dict[str, list[Resource]], resolver: _Resolver) -> list[QueuePlan]:
+    return [
+        QueuePlan(
+            res.logical_id,
+            res.physical_name,
+            resolver.ref(res.stack, res.logical_id),
+            resolver.get_att(res.stack, res.logical_id, "Arn"),
+            _queue_attributes(resolver.resolve(res.stack, res.properties)),
+            res.role,
         )
+        for res in by_type.get("AWS::SQS::Queue", [])
+    ]
 
+
+def _queue_attributes(props: dict[str, Any]) -> dict[str, str]:
+    """The SQS CreateQueue attributes from a queue's resolved properties."""
+    attrs = {prop: str(props[prop]) for prop in _QUEUE_ATTRIBUTES if prop in props}
+    if props.get("FifoQueue"):
+        attrs["FifoQueue"] = "true"
+        if props.get("ContentBasedDeduplication"):
+            attrs["ContentBasedDeduplication"] = "true"
+    if "RedrivePolicy" in props:
+        attrs["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
+    return attrs
+
+
+def _topic_plans(
+    by_type: dict[str, list[Resource]], resolver: _Resolver
+) -> tuple[list[TopicPlan], list[SubscriptionPlan]]:
+    """The topics, and the subscriptions declared inline on them."""
+    topics: list[TopicPlan] = []
+    subscriptions: list[SubscriptionPlan] = []
     for res in by_type.get("AWS::SNS::Topic", []):
-        plan.topics.append(
-            TopicPlan(
-                res.logical_id,
-                res.physical_name,
-                resolver.get_att(res.stack, res.logical_id, "Arn"),
-                res.role,
-            )
-        )
+        arn = resolver.get_att(res.stack, res.logical_id, "Arn")
+        topics.append(TopicPlan(res.logical_id, res.physical_name, arn, res.role))
         for sub in res.properties.get("Subscription") or []:
             sub = resolver.resolve(res.stack, sub)
-            plan.subscriptions.append(
-                SubscriptionPlan(
-                    resolver.get_att(res.stack, res.logical_id, "Arn"), sub["Protocol"], sub["Endpoint"], {}
-                )
-            )
+            subscriptions.append(SubscriptionPlan(arn, sub["Protocol"], sub["Endpoint"], {}))
+    return topics, subscriptions
 
+
+def _subscription_plans(by_type: dict[str, list[Resource]], resolver: _Resolver) -> list[SubscriptionPlan]:
+    """The ``AWS::SNS::Subscription`` resources."""
+    plans = []
     for res in by_type.get("AWS::SNS::Subscription", []):
         props = resolver.resolve(res.stack, res.properties)
-        attrs = {}
-        if props.get("RawMessageDelivery") in (True, "true", "True"):
-            attrs["RawMessageDelivery"] = "true"
-        if "FilterPolicy" in props:
-            attrs["FilterPolicy"] = json.dumps(props["FilterPolicy"])
-        if "FilterPolicyScope" in props:
-            attrs["FilterPolicyScope"] = str(props["FilterPolicyScope"])
-        if "RedrivePolicy" in props:
-            attrs["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
-        plan.subscriptions.append(
-            SubscriptionPlan(str(props["TopicArn"]), str(props["Protocol"]), str(props["Endpoint"]), attrs)
+        plans.append(
+            SubscriptionPlan(
+                str(props["TopicArn"]),
+                str(props["Protocol"]),
+                str(props["Endpoint"]),
+                _subscription_attributes(props),
+            )
         )
+    return plans
 
+
+def _subscription_attributes(props: dict[str, Any]) -> dict[str, str]:
+    attrs: dict[str, str] = {}
+    if props.get("RawMessageDelivery") in (True, "true", "True"):
+        attrs["RawMessageDelivery"] = "true"
+    if "FilterPolicy" in props:
+        attrs["FilterPolicy"] = json.dumps(props["FilterPolicy"])
+    if "FilterPolicyScope" in props:
+        attrs["FilterPolicyScope"] = str(props["FilterPolicyScope"])
+    if "RedrivePolicy" in props:
+        attrs["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])
+    return attrs
+
+
+def _table_plans(by_type: dict[str, list[Resource]], resolver: _Resolver) -> list[TablePlan]:
+    plans = []
     for res in by_type.get("AWS::DynamoDB::Table", []) + by_type.get("AWS::DynamoDB::GlobalTable", []):
         props = resolver.resolve(res.stack, res.properties)
-        gsis = []
-        for gsi in props.get("GlobalSecondaryIndexes") or []:
-            gsis.append(
-                {
-                    "IndexName": gsi["IndexName"],
-                    "KeySchema": gsi["KeySchema"],
-                    "Projection": gsi.get("Projection") or {"ProjectionType": "ALL"},
-                }
-            )
+        gsis = [
+            {
+                "IndexName": gsi["IndexName"],
+                "KeySchema": gsi["KeySchema"],
+                "Projection": gsi.get("Projection") or {"ProjectionType": "ALL"},
+            }
+            for gsi in props.get("GlobalSecondaryIndexes") or []
+        ]
         ttl = (props.get("TimeToLiveSpecification") or {}).get("AttributeName")
-        plan.tables.append(
+        plans.append(
             TablePlan(
                 res.logical_id,
                 res.physical_name,
@@ -443,49 +504,61 @@ def build_plan(paths: list[Path], *, sqs_base_url: str = "http://127.0.0.1") -> 
                 res.role,
             )
         )
+    return plans
 
+
+def _notification_plans(by_type: dict[str, list[Resource]], resolver: _Resolver) -> list[NotificationPlan]:
+    """CDK's notification custom resources first, then notifications declared on the buckets."""
+    plans = []
     for res in by_type.get("Custom::S3BucketNotifications", []):
         props = resolver.resolve(res.stack, res.properties)
-        plan.notifications.append(
-            NotificationPlan(str(props["BucketName"]), props.get("NotificationConfiguration") or {})
-        )
+        plans.append(NotificationPlan(str(props["BucketName"]), props.get("NotificationConfiguration") or {}))
     for res in by_type.get("AWS::S3::Bucket", []):
         config = res.properties.get("NotificationConfiguration")
         if config:
-            plan.notifications.append(
-                NotificationPlan(res.physical_name, resolver.resolve(res.stack, config))
-            )
+            plans.append(NotificationPlan(res.physical_name, resolver.resolve(res.stack, config)))
+    return plans
 
-    functions: dict[str, FunctionPlan] = {}
+
+def _function_plans(by_type: dict[str, list[Resource]], resolver: _Resolver) -> list[FunctionPlan]:
+    """Our Python Lambdas (not CDK's own custom-resource providers)."""
+    plans = []
     for res in by_type.get("AWS::Lambda::Function", []):
         props = res.properties
-        handler = str(props.get("Handler", ""))
         runtime = str(props.get("Runtime", ""))
         if not runtime.startswith("python") or res.logical_id.startswith(
             ("BucketNotificationsHandler", "Custom")
         ):
-            continue  # CDK's own custom-resource providers
+            continue
         env = _as_str_map(resolver.resolve(res.stack, (props.get("Environment") or {}).get("Variables")))
-        fn = FunctionPlan(
-            res.logical_id,
-            res.physical_name,
-            _handler_module(res, handler),
-            env,
-            int(props.get("Timeout", 3)),
-            res.role,
+        handler = _handler_module(res, str(props.get("Handler", "")))
+        plans.append(
+            FunctionPlan(
+                res.logical_id, res.physical_name, handler, env, int(props.get("Timeout", 3)), res.role
+            )
         )
-        functions[res.logical_id] = fn
-        plan.functions.append(fn)
+    return plans
 
-    queues_by_arn = {q.arn: q for q in plan.queues}
-    functions_by_name = {f.name: f for f in functions.values()}
+
+def _event_source_plans(
+    by_type: dict[str, list[Resource]],
+    resolver: _Resolver,
+    queues: list[QueuePlan],
+    functions: list[FunctionPlan],
+) -> list[EventSourcePlan]:
+    """The enabled SQS event source mappings of the planned functions."""
+    queues_by_arn = {q.arn: q for q in queues}
+    # Keyed by logical id first: of two functions with one logical id (two stacks), the later one counts.
+    by_logical_id = {f.logical_id: f for f in functions}
+    functions_by_name = {f.name: f for f in by_logical_id.values()}
+    plans = []
     for res in by_type.get("AWS::Lambda::EventSourceMapping", []):
         props = resolver.resolve(res.stack, res.properties)
         function = functions_by_name.get(str(props.get("FunctionName")))
         queue = queues_by_arn.get(str(props.get("EventSourceArn")))  # also across stacks (Fn::ImportValue)
         if function is None or queue is None or props.get("Enabled") in (False, "false"):
             continue
-        plan.event_sources.append(
+        plans.append(
             EventSourcePlan(
                 function=function.name,
                 queue_url=queue.url,
@@ -496,13 +569,17 @@ def build_plan(paths: list[Path], *, sqs_base_url: str = "http://127.0.0.1") -> 
                 batching_window=int(props.get("MaximumBatchingWindowInSeconds", 0)),
             )
         )
+    return plans
 
-    plan.endpoint = _endpoint_plan(by_type, resolver)
+
+def _output_values(outputs: dict[str, tuple[str, Any]], resolver: _Resolver) -> dict[str, str]:
+    """The stack outputs that resolve to strings."""
+    values = {}
     for key, (stack, value) in outputs.items():
         resolved = resolver.resolve(stack, value)
         if isinstance(resolved, str):
-            plan.outputs[key] = resolved
-    return plan
+            values[key] = resolved
+    return values
 
 
 def _endpoint_plan(by_type: dict[str, list[Resource]], resolver: _Resolver) -> EndpointPlan | None:

@@ -6,7 +6,6 @@ checkpointed weights; ``.onnx`` files go to ``reelsight.models.onnx_backend``.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,8 +27,6 @@ __all__ = [
     "load_predictor",
     "recommended_resize",
 ]
-
-log = logging.getLogger(__name__)
 
 
 class Predictor(Protocol):
@@ -53,10 +50,12 @@ def load_predictor(
 ) -> Predictor:
     """A ready predictor for model ``name``.
 
-    ``weights``: "pretrained" (torchvision's default weights, cached by torch hub), "random"
-    (seeded with ``seed``), a ``.pt``/``.pth`` state_dict, a SageMaker ``model.tar.gz``
-    (``model.pth`` + ``config.json``) or an ``.onnx`` file. ``model_kwargs`` go to the
-    torchvision builder (``min_size``/``max_size`` override the detectors' internal resize).
+    ``weights``: "pretrained" (torchvision's default weights, cached by torch hub and downloaded
+    there when missing, within ``weights.download_limits()``), "auto" (the same, but random weights,
+    loudly, when they cannot be had), "random" (seeded with ``seed``), a ``.pt``/``.pth`` state_dict,
+    a SageMaker ``model.tar.gz`` (``model.pth`` + ``config.json``) or an ``.onnx`` file.
+    ``model_kwargs`` go to the torchvision builder (``min_size``/``max_size`` override the
+    detectors' internal resize).
     """
     spec = get_spec(name)
     if spec.framework == "mxnet":
@@ -81,22 +80,13 @@ def load_predictor(
             "weights_source": f"random(seed={seed})",
             "random_weights": True,
         }
-    elif weights == "pretrained":
+    elif weights in ("pretrained", "auto"):
         try:
             module, info = weight_loading.build_pretrained(spec, kwargs=kwargs)
         except ModelError as exc:
-            if not allow_random_fallback:
+            if weights == "pretrained" and not allow_random_fallback:
                 raise
-            log.warning("%s", exc)
-            log.warning(
-                "!!! FALLING BACK TO RANDOM WEIGHTS for %s: results are meaningless noise !!!", spec.name
-            )
-            module = weight_loading.build_random(spec, seed=seed, kwargs=kwargs)
-            info = {
-                "weights": "pretrained",
-                "weights_source": f"random(seed={seed}) fallback: pretrained unavailable",
-                "random_weights": True,
-            }
+            module, info = weight_loading.build_random_fallback(spec, seed=seed, kwargs=kwargs, reason=exc)
     else:
         path = Path(os.path.expanduser(weights))
         module, spec, classes, info = weight_loading.build_from_checkpoint(spec, path, kwargs=kwargs)

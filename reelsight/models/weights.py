@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
+import hashlib
+import http.client
 import json
 import logging
+import math
+import os
+import re
 import tarfile
 import tempfile
+import time
+import urllib.parse
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 
-from reelsight.errors import ModelError
+from reelsight import envvars
+from reelsight.errors import ModelError, ParamError
 from reelsight.models.registry import ModelSpec, get_spec
 
 log = logging.getLogger(__name__)
+
+# Bounds on a pretrained download (see envvars): the wait for the network, and the whole file.
+DEFAULT_DOWNLOAD_TIMEOUT = 20.0
+DEFAULT_DOWNLOAD_MAX_SECONDS = 900.0
+_CHUNK_BYTES = 1 << 16
+# torch hub's naming convention: "name-<first hex digits of the file's sha256>.ext".
+_HASH_PREFIX = re.compile(r"-([a-f0-9]+)\.")
 
 # Builder keyword arguments that set the score floor before NMS, per model family.
 _SCORE_KWARG = {
@@ -83,21 +99,169 @@ def build_random(
     return _build(spec, None, num_classes, kwargs)
 
 
-def build_pretrained(spec: ModelSpec, *, kwargs: dict) -> tuple[torch.nn.Module, dict[str, Any]]:
-    """The torchvision DEFAULT weights, downloaded once into torch hub's cache (TORCH_HOME)."""
+class DownloadError(ModelError):
+    """A pretrained checkpoint could not be downloaded: unreachable, too slow, truncated or a bad hash."""
+
+
+def download_limits() -> tuple[float, float]:
+    """(seconds to wait on the network, seconds for the whole download), from the environment."""
+    return (
+        _env_seconds(envvars.WEIGHTS_DOWNLOAD_TIMEOUT, DEFAULT_DOWNLOAD_TIMEOUT),
+        _env_seconds(envvars.WEIGHTS_DOWNLOAD_MAX_SECONDS, DEFAULT_DOWNLOAD_MAX_SECONDS),
+    )
+
+
+def _env_seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (value > 0 and math.isfinite(value)):
+        raise ParamError(f"{name} must be a positive number of seconds, got {raw!r}")
+    return value
+
+
+def pretrained_weights(spec: ModelSpec) -> Any:
+    """The torchvision ``DEFAULT`` weights enum of ``spec`` (its ``url`` names the checkpoint)."""
     import torchvision
 
-    enum = torchvision.models.get_model_weights(spec.builder).DEFAULT
+    if spec.framework != "torchvision" or not spec.builder:
+        raise ModelError(f"{spec.name} is a {spec.framework} model: torchvision has no weights for it")
+    return torchvision.models.get_model_weights(spec.builder).DEFAULT
+
+
+def checkpoint_path(url: str) -> Path:
+    """Where torch hub, and so torchvision, keeps the file of ``url`` (under TORCH_HOME)."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(urllib.parse.urlparse(url).path).name
+
+
+def fetch_pretrained(spec: ModelSpec, *, progress: bool = True) -> Path:
+    """The model's pretrained checkpoint in the torch hub cache, downloaded there first when missing.
+
+    A cached file is used as it is, without any network access. The download is bounded by
+    ``download_limits()``; when it fails this raises ``DownloadError`` and leaves nothing in the cache.
+    """
+    url = pretrained_weights(spec).url
+    path = checkpoint_path(url)
+    if path.is_file():
+        return path
+    timeout, max_seconds = download_limits()
+    log.info("downloading the pretrained weights of %s from %s into %s", spec.name, url, path.parent)
+    try:
+        download(url, path, timeout=timeout, max_seconds=max_seconds, progress=progress)
+    except DownloadError as exc:
+        raise DownloadError(_unavailable(spec, url, exc)) from exc
+    return path
+
+
+def download(url: str, dest: Path, *, timeout: float, max_seconds: float, progress: bool = True) -> None:
+    """Stream ``url`` to ``dest`` through a temporary file, checking torch hub's hash prefix of its name.
+
+    ``timeout`` bounds every wait on the network (connecting, through a proxy too, and each read),
+    ``max_seconds`` the whole download. The progress bar shows on a terminal only. Raises
+    ``DownloadError``; ``dest`` then does not exist (an existing one is never replaced by a bad file).
+    """
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".partial")
+    partial = Path(name)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            digest = _stream(url, out, timeout=timeout, max_seconds=max_seconds, progress=progress)
+        match = _HASH_PREFIX.search(dest.name)
+        if match and not digest.startswith(match.group(1)):
+            raise DownloadError(f"bad checksum: sha256 {digest} does not start with {match.group(1)}")
+        os.replace(partial, dest)
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        reason = _reason(exc)
+        if isinstance(reason, TimeoutError):
+            raise DownloadError(f"no data for {timeout:g}s ({envvars.WEIGHTS_DOWNLOAD_TIMEOUT})") from exc
+        raise DownloadError(f"{reason.__class__.__name__}: {reason}") from exc
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _stream(url: str, out: IO[bytes], *, timeout: float, max_seconds: float, progress: bool) -> str:
+    """Copy the response body of ``url`` to ``out``; returns its sha256 hex digest."""
+    from tqdm import tqdm
+
+    deadline = time.monotonic() + max_seconds
+    # A fresh opener reads the *_PROXY variables now (urlopen's shared one keeps its first call's).
+    opener = urllib.request.build_opener()
+    request = urllib.request.Request(url, headers={"User-Agent": "reelsight"})
+    sha, received = hashlib.sha256(), 0
+    with opener.open(request, timeout=timeout) as response:
+        total = int(response.headers.get("Content-Length") or 0) or None
+        label = Path(urllib.parse.urlparse(url).path).name
+        bar = tqdm(
+            total=total,
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=label,
+            disable=None if progress else True,
+        )
+        with bar:
+            while chunk := response.read1(_CHUNK_BYTES):  # read1: one read, so each waits <= timeout
+                if time.monotonic() > deadline:
+                    raise DownloadError(
+                        f"not done after {max_seconds:g}s ({envvars.WEIGHTS_DOWNLOAD_MAX_SECONDS})"
+                    )
+                out.write(chunk)
+                sha.update(chunk)
+                received += len(chunk)
+                bar.update(len(chunk))
+    if total is not None and received != total:
+        raise DownloadError(f"truncated: got {received} of {total} bytes")
+    return sha.hexdigest()
+
+
+def _reason(exc: BaseException) -> BaseException:
+    """The socket error inside a URLError (a connect timeout, a refused connection), else ``exc``."""
+    inner = getattr(exc, "reason", None)
+    return _reason(inner) if isinstance(inner, BaseException) else exc
+
+
+def _unavailable(spec: ModelSpec, url: str, reason: object) -> str:
+    cache = checkpoint_path(url)
+    return (
+        f"cannot load pretrained weights for {spec.name}: {reason}. Downloading {url} failed (offline?). "
+        f"Put that file at {cache}, pass a checkpoint with --weights PATH, use --weights random, "
+        "or add --allow-random-fallback."
+    )
+
+
+def build_pretrained(spec: ModelSpec, *, kwargs: dict) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The torchvision DEFAULT weights, from torch hub's cache (TORCH_HOME), downloaded there when missing."""
+    enum = pretrained_weights(spec)
+    fetch_pretrained(spec)
     try:
         module = _build(spec, enum, None, kwargs)
-    except (OSError, RuntimeError, ValueError) as exc:  # URLError is an OSError
-        cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(enum.url).name
-        raise ModelError(
-            f"cannot load pretrained weights for {spec.name}: {exc.__class__.__name__}: {exc}. "
-            f"Downloading {enum.url} failed (offline?). Put that file at {cache}, pass a checkpoint "
-            "with --weights PATH, use --weights random, or add --allow-random-fallback."
-        ) from exc
+    except (OSError, RuntimeError, ValueError) as exc:  # a cached file that does not load
+        raise ModelError(_unavailable(spec, enum.url, f"{exc.__class__.__name__}: {exc}")) from exc
     info = {"weights": "pretrained", "weights_source": f"torchvision:{enum}", "random_weights": False}
+    return module, info
+
+
+def warn_random_fallback(name: str, reason: BaseException) -> None:
+    """The loud log lines of every fall back to random weights."""
+    log.warning("%s", reason)
+    log.warning("!!! FALLING BACK TO RANDOM WEIGHTS for %s: results are meaningless noise !!!", name)
+
+
+def build_random_fallback(
+    spec: ModelSpec, *, seed: int, kwargs: dict, reason: BaseException
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Random weights in place of unavailable pretrained ones, said loudly and flagged in the summary."""
+    warn_random_fallback(spec.name, reason)
+    module = build_random(spec, seed=seed, kwargs=kwargs)
+    info = {
+        "weights": "pretrained",
+        "weights_source": f"random(seed={seed}) fallback: pretrained unavailable",
+        "random_weights": True,
+    }
     return module, info
 
 

@@ -68,9 +68,10 @@ def _process(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import json
 
+    from reelsight.contract.options import resolve_run_options
     from reelsight.mx.loader import load_mx_predictor
     from reelsight.mx.processing import default_environment
-    from reelsight.params import options_from_env, parse_key_values
+    from reelsight.params import parse_key_values
     from reelsight.pipeline import run_video
 
     overrides = parse_key_values(args.options)
@@ -78,7 +79,7 @@ def _run(args: argparse.Namespace) -> int:
         overrides["model"] = args.model
     if args.weights:
         overrides["weights"] = args.weights
-    options = options_from_env(default_environment(os.environ)).with_overrides(overrides)
+    options = resolve_run_options(default_environment(os.environ), overrides)
     predictor = load_mx_predictor(
         options.model,
         weights=options.weights,

@@ -7,6 +7,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from reelsight.contract.names import S3_SCHEME, s3_location_or_none
 from reelsight.errors import ModelError
 
 
@@ -78,11 +79,12 @@ def read_labels(path: str | Path) -> list[str]:
 
 def resolve_weights(weights: str, workdir: str | Path | None = None) -> str:
     """``weights`` itself, or for an ``s3://bucket/key`` the local path it was downloaded to."""
-    if not weights.startswith("s3://"):
+    if not weights.startswith(S3_SCHEME):
         return weights
-    bucket, _, key = weights[5:].partition("/")
-    if not bucket or not key or key.endswith("/"):
+    location = s3_location_or_none(weights)
+    if location is None or location[1].endswith("/"):
         raise ModelError(f"weights uri must name an object (s3://bucket/key), got {weights!r}")
+    bucket, key = location
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 

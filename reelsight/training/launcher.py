@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from reelsight.contract.names import S3_SCHEME, s3_uri, split_s3_uri
 from reelsight.errors import ParamError, ReelsightError
 
 # Registry account of the "object-detection" image per region, from the SageMaker Python SDK's
@@ -80,7 +81,7 @@ def training_image(region: str) -> str:
 
 
 def _s3_prefix(uri: str, name: str) -> str:
-    if not uri.startswith("s3://") or len(uri) <= 5:
+    if not uri.startswith(S3_SCHEME) or len(uri) <= len(S3_SCHEME):
         raise ParamError(f"{name} must be an s3:// uri, got {uri!r}")
     return uri if uri.endswith("/") else uri + "/"
 
@@ -198,12 +199,12 @@ def dataset_facts(directory: str | Path) -> tuple[int, int, dict[str, Path]]:
 
 def upload_dataset(s3: Any, files: Mapping[str, Path], prefix: str) -> dict[str, str]:
     """Upload each channel's file to ``<prefix>/<channel>/``; returns channel -> s3 prefix."""
-    bucket, _, key_prefix = _s3_prefix(prefix, "--s3-prefix")[5:].partition("/")
+    bucket, key_prefix = split_s3_uri(_s3_prefix(prefix, "--s3-prefix"))
     channels = {}
     for channel, path in files.items():
         key = f"{key_prefix}{channel}/{path.name}"
         s3.upload_file(str(path), bucket, key)
-        channels[channel] = f"s3://{bucket}/{key_prefix}{channel}/"
+        channels[channel] = s3_uri(bucket, f"{key_prefix}{channel}/")
     return channels
 
 

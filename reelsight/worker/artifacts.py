@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from reelsight.contract.names import FRAMES_FILE, JOBS_PREFIX, SUMMARY_FILE, artifacts_prefix, s3_uri
+
 CONTENT_TYPES = {
     ".json": "application/json",
     ".jsonl": "application/x-ndjson",
@@ -13,13 +15,13 @@ CONTENT_TYPES = {
     ".mp4": "video/mp4",
 }
 # Always listed in summary.artifacts when uploaded, whatever the pipeline named them.
-ALWAYS_LISTED = {"frames_jsonl": "frames.jsonl", "summary_json": "summary.json"}
+ALWAYS_LISTED = {"frames_jsonl": FRAMES_FILE, "summary_json": SUMMARY_FILE}
 
 
 class ArtifactStore:
     """S3 destination of the worker's artifacts; boto3 honours ``AWS_ENDPOINT_URL_S3``."""
 
-    def __init__(self, bucket: str, prefix: str = "jobs/", client: Any = None) -> None:
+    def __init__(self, bucket: str, prefix: str = JOBS_PREFIX, client: Any = None) -> None:
         self.bucket = bucket
         self.prefix = prefix
         if client is None:
@@ -29,10 +31,10 @@ class ArtifactStore:
         self._client = client
 
     def key_prefix(self, job_id: str) -> str:
-        return f"{self.prefix}{job_id}/artifacts/"
+        return artifacts_prefix(job_id, root=self.prefix)
 
     def uri(self, job_id: str, relative: str) -> str:
-        return f"s3://{self.bucket}/{self.key_prefix(job_id)}{relative.lstrip('/')}"
+        return s3_uri(self.bucket, self.key_prefix(job_id) + relative.lstrip("/"))
 
     def artifact_uris(self, job_id: str, out_dir: Path, local: dict[str, str]) -> dict[str, str]:
         """summary.artifacts with local relative paths turned into the S3 URIs they will have."""

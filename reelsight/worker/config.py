@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reelsight import envvars
-from reelsight.errors import ParamError
+from reelsight.contract.names import JOBS_PREFIX
+from reelsight.contract.settings import env_int
 
 DEFAULT_PORT = 8080
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_MODEL_DIR = "/opt/ml/model"
-DEFAULT_ARTIFACT_PREFIX = "jobs/"
+DEFAULT_ARTIFACT_PREFIX = JOBS_PREFIX
 DEFAULT_MAX_CONCURRENCY = 2
 DEFAULT_MAX_BODY_BYTES = 1024**3  # SageMaker asynchronous inference accepts payloads up to 1 GB
 DEFAULT_MAX_RESPONSE_BYTES = 5 * 1024**2
@@ -38,27 +39,22 @@ class ServeConfig:
         hold = environ.get(envvars.DEBUG_HOLD_FILE, "").strip()
         return cls(
             host=environ.get(envvars.HOST, "").strip() or DEFAULT_HOST,
-            port=_int(environ, envvars.PORT, DEFAULT_PORT, 1, 65535),
-            max_concurrency=_int(environ, envvars.MAX_CONCURRENCY, DEFAULT_MAX_CONCURRENCY, 1, 1024),
+            port=env_int(environ, envvars.PORT, default=DEFAULT_PORT, low=1, high=65535),
+            max_concurrency=env_int(
+                environ, envvars.MAX_CONCURRENCY, default=DEFAULT_MAX_CONCURRENCY, low=1, high=1024
+            ),
             model_dir=Path(environ.get(envvars.MODEL_DIR, "").strip() or DEFAULT_MODEL_DIR),
             artifact_bucket=environ.get(envvars.ARTIFACT_BUCKET, "").strip() or None,
             artifact_prefix=prefix,
-            max_body_bytes=_int(environ, envvars.MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES, 1, 1 << 40),
-            max_response_bytes=_int(
-                environ, envvars.MAX_RESPONSE_BYTES, DEFAULT_MAX_RESPONSE_BYTES, 1024, 1 << 32
+            max_body_bytes=env_int(
+                environ, envvars.MAX_BODY_BYTES, default=DEFAULT_MAX_BODY_BYTES, low=1, high=1 << 40
+            ),
+            max_response_bytes=env_int(
+                environ,
+                envvars.MAX_RESPONSE_BYTES,
+                default=DEFAULT_MAX_RESPONSE_BYTES,
+                low=1024,
+                high=1 << 32,
             ),
             hold_file=Path(hold) if hold else None,
         )
-
-
-def _int(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ParamError(f"environment variable {name} must be an integer, got {raw!r}") from None
-    if not low <= value <= high:
-        raise ParamError(f"environment variable {name} must be {low}..{high}, got {value}")
-    return value

@@ -19,16 +19,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
+from reelsight.contract.names import FRAMES_FILE, OCTET_STREAM, SUMMARY_FILE, suffix_for_content_type
+from reelsight.contract.summary import SHORT_WARNINGS
 from reelsight.errors import ModelError, ParamError, ReelsightError, UnsupportedMediaError, VideoError
 from reelsight.params import RunOptions, parse_key_values
-from reelsight.results import (
-    Detections,
-    FrameResult,
-    RunSummary,
-    read_frames_jsonl,
-    result_document,
-    write_summary,
-)
+from reelsight.results import Detections, FrameResult, RunSummary, write_summary
 from reelsight.worker.artifacts import ArtifactStore
 
 CHUNK_BYTES = 1024 * 1024
@@ -39,15 +34,6 @@ VIDEO_URI_KEY = "video_uri"
 # Run options fixed when the model is loaded: one model per endpoint.
 MODEL_KEYS = ("model", "weights", "device", "precision")
 _JOB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$")
-_SUFFIX_BY_TYPE = {
-    "video/mp4": ".mp4",
-    "video/quicktime": ".mov",
-    "video/webm": ".webm",
-    "video/x-matroska": ".mkv",
-    "video/x-msvideo": ".avi",
-    "video/mp2t": ".ts",
-    "video/mpeg": ".mpg",
-}
 _GENERIC_TYPES = frozenset({"application/octet-stream", "binary/octet-stream", "application/x-binary"})
 
 
@@ -253,9 +239,10 @@ def _check_same_model(model: LoadedModel, options: RunOptions, mapping: Mapping[
 
 def check_content_type(content_type: str | None) -> str:
     """-> file suffix for the temp file; UnsupportedMediaError for a type that is not a video."""
-    media = (content_type or "application/octet-stream").split(";")[0].strip().lower()
-    if media in _SUFFIX_BY_TYPE:
-        return _SUFFIX_BY_TYPE[media]
+    media = (content_type or OCTET_STREAM).split(";")[0].strip().lower()
+    suffix = suffix_for_content_type(media)
+    if suffix:
+        return suffix
     if media.startswith("video/") or media in _GENERIC_TYPES:
         return ".bin"
     raise UnsupportedMediaError(
@@ -378,43 +365,30 @@ def output_fn(
     store: ArtifactStore | None,
     max_response_bytes: int,
 ) -> bytes:
-    """The result document as JSON; artifacts go to S3 first when a store is configured.
+    """The answer body: the run summary (summary.json), with its artifacts as S3 URIs.
 
-    The body stays under ``max_response_bytes``: when it would not, per-frame masks are
-    dropped from it, then the frames themselves, and a warning points at frames.jsonl.
+    The frames are not in the body: they are in frames.jsonl, uploaded with the other artifacts
+    (``summary.artifacts["frames"]``). Nothing here reads frames.jsonl, so the memory used does not
+    grow with the video. Without a store nothing is kept and a warning says so. The body stays under
+    ``max_response_bytes`` by keeping only the first warnings when there are very many.
     """
     summary.warnings = list(summary.warnings)
-    local_artifacts = dict(summary.artifacts)
     if store is not None:
-        summary.artifacts = store.artifact_uris(job_id, out_dir, local_artifacts)
-        write_summary(out_dir / "summary.json", summary)
+        summary.artifacts = store.artifact_uris(job_id, out_dir, dict(summary.artifacts))
+        write_summary(out_dir / SUMMARY_FILE, summary)
         store.upload_dir(job_id, out_dir)
-    elif local_artifacts:
+    elif summary.artifacts:
         summary.warnings.append(
-            "artifacts ("
-            + ", ".join(sorted(local_artifacts))
-            + ") were not kept: set REELSIGHT_ARTIFACT_BUCKET "
-            "to upload them to S3"
+            f"the artifacts ({', '.join(sorted(summary.artifacts))}), {FRAMES_FILE} among them, were not "
+            "kept: set REELSIGHT_ARTIFACT_BUCKET to upload them to S3"
         )
         summary.artifacts = {}
-    frames_path = out_dir / "frames.jsonl"
-    frames = list(read_frames_jsonl(frames_path)) if frames_path.is_file() else []
-    body = _dump(result_document(summary, frames))
-    if len(body) <= max_response_bytes:
-        return body
-    where = next(
-        (uri for uri in summary.artifacts.values() if uri.endswith("frames.jsonl")),
-        "frames.jsonl (not kept: no artifact bucket)",
-    )
-    for frame in frames:
-        if frame.detections is not None:
-            frame.detections.masks = None
-    summary.warnings.append(f"per-frame masks left out of this response to keep it small; see {where}")
-    body = _dump(result_document(summary, frames))
-    if len(body) <= max_response_bytes:
-        return body
-    summary.warnings.append(f"per-frame results left out of this response to keep it small; see {where}")
-    return _dump(result_document(summary, []))
+    body = _dump(summary.to_json())
+    if len(body) > max_response_bytes and len(summary.warnings) > SHORT_WARNINGS:
+        left_out = len(summary.warnings) - SHORT_WARNINGS
+        summary.warnings = [*summary.warnings[:SHORT_WARNINGS], f"{left_out} more warnings left out"]
+        body = _dump(summary.to_json())
+    return body
 
 
 def _dump(document: dict[str, Any]) -> bytes:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from reelsight import envvars
+from reelsight.contract.names import is_video_key
 from reelsight.errors import ParamError, ReelsightError
 from reelsight.params import RunOptions
 from reelsight.worker.progress import ProgressReporter
@@ -33,9 +34,6 @@ DEFAULT_INPUT = "/opt/ml/processing/input"
 DEFAULT_OUTPUT = "/opt/ml/processing/output"
 DEFAULT_MESSAGE = "/opt/ml/output/message"
 MESSAGE_LIMIT = 1024
-VIDEO_SUFFIXES = frozenset(
-    {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".flv", ".wmv", ".3gp"}
-)
 
 ProcessMode = Literal["infer", "frames"]
 
@@ -94,9 +92,7 @@ def list_videos(root: Path) -> list[Path]:
     """Every video under ``root``, as paths relative to it, in a stable (sorted) order."""
     if not root.is_dir():
         raise ParamError(f"input directory {root} does not exist")
-    found = [
-        p.relative_to(root) for p in root.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES
-    ]
+    found = [p.relative_to(root) for p in root.rglob("*") if p.is_file() and is_video_key(p.name)]
     return sorted(found, key=lambda p: p.as_posix())
 
 
@@ -153,23 +149,14 @@ def settings_from_environment(
 ) -> ProcessSettings:
     """Settings from the config files, the job's Environment, the process environment and flags
     (later ones win)."""
-    from reelsight.params import options_from_env
+    from reelsight.contract.options import resolve_run_options
 
     host = read_resource_config(Path(environ.get(envvars.RESOURCE_CONFIG) or DEFAULT_RESOURCE_CONFIG))
     job_config = read_job_config(Path(environ.get(envvars.JOB_CONFIG) or DEFAULT_JOB_CONFIG))
     job_env = job_config.get("Environment") or {}
     merged = {**{str(k): str(v) for k, v in job_env.items()}, **environ}
-    options = options_from_env(merged).with_overrides(overrides)
-    resize_given = any(merged.get(name) for name in (envvars.RESIZE, envvars.SIZE)) or bool(
-        {"resize", "size"} & set(overrides)
-    )
-    if not resize_given:
-        # No resize configured: a torchvision model that does not resize internally (DeepLabV3) gets
-        # frames fitted to its size. MXNet models keep the source size, as seed 000 ran them.
-        from reelsight.models.registry import get_spec, resize_overrides
-
-        if get_spec(options.model).framework == "torchvision":
-            options = options.with_overrides(resize_overrides(options.model))
+    # The same resolution as the dispatcher's, so the job record states what runs here.
+    options = resolve_run_options(merged, overrides)
     inp = Path(
         input_dir or merged.get(envvars.PROCESSING_INPUT) or _first_local_path(job_config) or DEFAULT_INPUT
     )

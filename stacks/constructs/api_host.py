@@ -5,6 +5,7 @@ from __future__ import annotations
 from aws_cdk import Aws, Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_route53 as route53
@@ -13,8 +14,9 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from reelsight import envvars
+from reelsight.contract.names import UPLOAD_PREFIX
 from stacks.assets import container_image
-from stacks.config import UPLOAD_PREFIX, ApiConfig, api_url
+from stacks.config import ApiConfig, api_url
 from stacks.nag import acknowledge, acknowledge_grant_wildcards
 from stacks.tagging import role_tag
 
@@ -44,7 +46,43 @@ class ApiHost(Construct):
         results_bucket: s3.IBucket,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.token = secretsmanager.Secret(
+        self.token = self._token(key)
+        image = container_image(self, "Image", dockerfile="containers/api/Dockerfile")
+        role = self._role(
+            image=image, jobs_table=jobs_table, input_bucket=input_bucket, results_bucket=results_bucket
+        )
+        user_data = self._user_data(
+            config,
+            image=image,
+            jobs_table=jobs_table,
+            input_bucket=input_bucket,
+            results_bucket=results_bucket,
+        )
+        self.instance = self._instance(
+            config,
+            vpc=vpc,
+            subnets=subnets,
+            security_group=security_group,
+            key=key,
+            role=role,
+            user_data=user_data,
+        )
+        role_tag(self.instance, "api-instance")
+        self._private_address(config, vpc)
+        self.url = api_url(config)
+        self._acknowledge(role)
+        acknowledge_grant_wildcards(
+            role,
+            actions=GRANT_ACTIONS_READ_PUT,
+            object_resources=[
+                input_bucket.arn_for_objects(f"{UPLOAD_PREFIX}*"),
+                results_bucket.arn_for_objects("*"),
+            ],
+            index_resources=[f"{jobs_table.table_arn}/index/*"],
+        )
+
+    def _token(self, key: kms.IKey) -> secretsmanager.Secret:
+        token = secretsmanager.Secret(
             self,
             "Token",
             description="Bearer token of the reelsight API",
@@ -54,13 +92,21 @@ class ApiHost(Construct):
             ),
         )
         acknowledge(
-            self.token,
+            token,
             "AwsSolutions-SMG4",
             "Static bearer token shared by jobs and operators; rotate it by writing a new value and "
             "restarting the API unit (docs/deploy.md), no rotation Lambda is deployed.",
         )
-        image = container_image(self, "Image", dockerfile="containers/api/Dockerfile")
+        return token
 
+    def _role(
+        self,
+        *,
+        image: ecr_assets.DockerImageAsset,
+        jobs_table: dynamodb.ITable,
+        input_bucket: s3.IBucket,
+        results_bucket: s3.IBucket,
+    ) -> iam.Role:
         role = iam.Role(
             self,
             "Role",
@@ -74,7 +120,17 @@ class ApiHost(Construct):
         input_bucket.grant_put(role, f"{UPLOAD_PREFIX}*")
         self.token.grant_read(role)
         image.repository.grant_pull(role)
+        return role
 
+    def _user_data(
+        self,
+        config: ApiConfig,
+        *,
+        image: ecr_assets.DockerImageAsset,
+        jobs_table: dynamodb.ITable,
+        input_bucket: s3.IBucket,
+        results_bucket: s3.IBucket,
+    ) -> ec2.UserData:
         user_data = ec2.UserData.for_linux()
         user_data.add_commands(
             *_boot_script(
@@ -91,8 +147,20 @@ class ApiHost(Construct):
                 },
             )
         )
+        return user_data
 
-        self.instance = ec2.Instance(
+    def _instance(
+        self,
+        config: ApiConfig,
+        *,
+        vpc: ec2.IVpc,
+        subnets: ec2.SubnetSelection,
+        security_group: ec2.ISecurityGroup,
+        key: kms.IKey,
+        role: iam.Role,
+        user_data: ec2.UserData,
+    ) -> ec2.Instance:
+        return ec2.Instance(
             self,
             "Instance",
             vpc=vpc,
@@ -115,7 +183,8 @@ class ApiHost(Construct):
                 )
             ],
         )
-        role_tag(self.instance, "api-instance")
+
+    def _private_address(self, config: ApiConfig, vpc: ec2.IVpc) -> None:
         # A private DNS name keeps the URL constant when the instance is replaced (its address changes).
         zone = route53.PrivateHostedZone(self, "Zone", zone_name=config.private_zone_name, vpc=vpc)
         route53.ARecord(
@@ -125,17 +194,6 @@ class ApiHost(Construct):
             record_name=config.host_name,
             target=route53.RecordTarget.from_ip_addresses(self.instance.instance_private_ip),
             ttl=Duration.minutes(1),
-        )
-        self.url = api_url(config)
-        self._acknowledge(role)
-        acknowledge_grant_wildcards(
-            role,
-            actions=GRANT_ACTIONS_READ_PUT,
-            object_resources=[
-                input_bucket.arn_for_objects(f"{UPLOAD_PREFIX}*"),
-                results_bucket.arn_for_objects("*"),
-            ],
-            index_resources=[f"{jobs_table.table_arn}/index/*"],
         )
 
     def _acknowledge(self, role: iam.Role) -> None:

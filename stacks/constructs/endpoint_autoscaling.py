@@ -33,7 +33,33 @@ class EndpointAutoscaling(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         endpoint_name = endpoint.attr_endpoint_name
-        self.target = appscaling.ScalableTarget(
+        self.target = self._scalable_target(config, endpoint_name)
+        # The target is registered after the endpoint exists and deregistered before it is deleted.
+        self.target.node.add_dependency(endpoint)
+
+        self.backlog_policy = self.target.scale_to_track_metric(
+            "BacklogPerInstance",
+            target_value=config.backlog_target_per_instance,
+            custom_metric=_endpoint_metric(
+                "ApproximateBacklogSizePerInstance", endpoint_name, period=Duration.minutes(1)
+            ),
+            scale_in_cooldown=Duration.seconds(config.scale_in_cooldown_seconds),
+            scale_out_cooldown=Duration.seconds(config.scale_out_cooldown_seconds),
+        )
+
+        # Target tracking cannot leave zero instances: with none running, the per-instance backlog is
+        # undefined. A step policy driven by HasBacklogWithoutCapacity adds the first instance.
+        self.scale_from_zero_policy = self._scale_from_zero_policy(config)
+        self.backlog_without_capacity_alarm = self._backlog_without_capacity_alarm(endpoint_name)
+        self.backlog_without_capacity_alarm.add_alarm_action(
+            cw_actions.ApplicationScalingAction(self.scale_from_zero_policy)
+        )
+        role_tag(self.target, "endpoint-scalable-target")
+        role_tag(self.backlog_without_capacity_alarm, "scale-from-zero-alarm")
+
+    def _scalable_target(self, config: EndpointConfig, endpoint_name: str) -> appscaling.ScalableTarget:
+        """The variant's instance count, between 0 and ``config.max_instances``."""
+        return appscaling.ScalableTarget(
             self,
             "Target",
             service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
@@ -48,27 +74,9 @@ class EndpointAutoscaling(Construct):
                 mutable=False,
             ),
         )
-        # The target is registered after the endpoint exists and deregistered before it is deleted.
-        self.target.node.add_dependency(endpoint)
 
-        backlog_per_instance = cloudwatch.Metric(
-            namespace=NAMESPACE,
-            metric_name="ApproximateBacklogSizePerInstance",
-            dimensions_map={"EndpointName": endpoint_name},
-            statistic="Average",
-            period=Duration.minutes(1),
-        )
-        self.backlog_policy = self.target.scale_to_track_metric(
-            "BacklogPerInstance",
-            target_value=config.backlog_target_per_instance,
-            custom_metric=backlog_per_instance,
-            scale_in_cooldown=Duration.seconds(config.scale_in_cooldown_seconds),
-            scale_out_cooldown=Duration.seconds(config.scale_out_cooldown_seconds),
-        )
-
-        # Target tracking cannot leave zero instances: with none running, the per-instance backlog is
-        # undefined. A step policy driven by HasBacklogWithoutCapacity adds the first instance.
-        self.scale_from_zero_policy = appscaling.StepScalingAction(
+    def _scale_from_zero_policy(self, config: EndpointConfig) -> appscaling.StepScalingAction:
+        policy = appscaling.StepScalingAction(
             self,
             "ScaleFromZero",
             scaling_target=self.target,
@@ -76,26 +84,28 @@ class EndpointAutoscaling(Construct):
             cooldown=Duration.seconds(config.scale_out_cooldown_seconds),
             metric_aggregation_type=appscaling.MetricAggregationType.AVERAGE,
         )
-        self.scale_from_zero_policy.add_adjustment(adjustment=1, lower_bound=0)
-        self.backlog_without_capacity_alarm = cloudwatch.Alarm(
+        policy.add_adjustment(adjustment=1, lower_bound=0)
+        return policy
+
+    def _backlog_without_capacity_alarm(self, endpoint_name: str) -> cloudwatch.Alarm:
+        return cloudwatch.Alarm(
             self,
             "BacklogWithoutCapacity",
             alarm_description="Requests are waiting and no instance is running: add one",
-            metric=cloudwatch.Metric(
-                namespace=NAMESPACE,
-                metric_name="HasBacklogWithoutCapacity",
-                dimensions_map={"EndpointName": endpoint_name},
-                statistic="Average",
-                period=Duration.seconds(60),
-            ),
+            metric=_endpoint_metric("HasBacklogWithoutCapacity", endpoint_name, period=Duration.seconds(60)),
             threshold=1,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=2,
             datapoints_to_alarm=2,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        self.backlog_without_capacity_alarm.add_alarm_action(
-            cw_actions.ApplicationScalingAction(self.scale_from_zero_policy)
-        )
-        role_tag(self.target, "endpoint-scalable-target")
-        role_tag(self.backlog_without_capacity_alarm, "scale-from-zero-alarm")
+
+
+def _endpoint_metric(name: str, endpoint_name: str, *, period: Duration) -> cloudwatch.Metric:
+    return cloudwatch.Metric(
+        namespace=NAMESPACE,
+        metric_name=name,
+        dimensions_map={"EndpointName": endpoint_name},
+        statistic="Average",
+        period=period,
+    )

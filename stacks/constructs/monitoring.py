@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
@@ -28,72 +30,67 @@ class Monitoring(Construct):
         functions: dict[str, lambda_.IFunction],
     ) -> None:
         super().__init__(scope, construct_id)
-        endpoint = {"EndpointName": endpoint_name}
-        variant = {"EndpointName": endpoint_name, "VariantName": ENDPOINT_VARIANT}
-
-        def sagemaker_metric(name: str, dimensions: dict[str, str], statistic: str) -> cloudwatch.Metric:
-            return cloudwatch.Metric(
-                namespace=SAGEMAKER,
-                metric_name=name,
-                dimensions_map=dimensions,
-                statistic=statistic,
-                period=Duration.minutes(1),
-            )
-
-        backlog = sagemaker_metric("ApproximateBacklogSize", endpoint, "Average")
-        backlog_per_instance = sagemaker_metric("ApproximateBacklogSizePerInstance", endpoint, "Average")
-        oldest = sagemaker_metric("ApproximateAgeOfOldestRequest", endpoint, "Maximum")
-        time_in_backlog = sagemaker_metric("TimeInBacklog", variant, "Average")
-        processing_time = sagemaker_metric("TotalProcessingTime", variant, "Average")
-        # AWS spells this metric with three s.
-        processed = sagemaker_metric("InvocationsProcesssed", variant, "Sum")
-        failures = sagemaker_metric("InvocationFailures", variant, "Sum")
-        dlq_depths = {
-            label: cloudwatch.Metric(
-                namespace="AWS/SQS",
-                metric_name="ApproximateNumberOfMessagesVisible",
-                dimensions_map={"QueueName": name},
-                statistic="Maximum",
-                period=Duration.minutes(1),
-                label=label,
-            )
-            for label, name in dead_letter_queue_names.items()
-        }
+        endpoint = _EndpointMetrics.of(endpoint_name)
+        dlq_depths = _dlq_depths(dead_letter_queue_names)
         lambda_errors = {
             label: function.metric_errors(period=Duration.minutes(1), label=label)
             for label, function in functions.items()
         }
+        self.dashboard = self._dashboard(endpoint, dlq_depths=dlq_depths, lambda_errors=lambda_errors)
+        self.alarms: list[cloudwatch.Alarm] = []
+        self._add_alarms(
+            cw_actions.SnsAction(ops_topic), endpoint, dlq_depths=dlq_depths, lambda_errors=lambda_errors
+        )
+        role_tag(self.dashboard, "dashboard")
 
-        self.dashboard = cloudwatch.Dashboard(self, "Dashboard")
-        self.dashboard.add_widgets(
-            cloudwatch.GraphWidget(title="Backlog", left=[backlog], right=[backlog_per_instance], width=12),
-            cloudwatch.GraphWidget(title="Age of oldest request (s)", left=[oldest], width=12),
-        )
-        self.dashboard.add_widgets(
+    def _dashboard(
+        self,
+        endpoint: _EndpointMetrics,
+        *,
+        dlq_depths: dict[str, cloudwatch.Metric],
+        lambda_errors: dict[str, cloudwatch.Metric],
+    ) -> cloudwatch.Dashboard:
+        dashboard = cloudwatch.Dashboard(self, "Dashboard")
+        dashboard.add_widgets(
             cloudwatch.GraphWidget(
-                title="Time in backlog and processing (ms)", left=[time_in_backlog, processing_time], width=12
+                title="Backlog", left=[endpoint.backlog], right=[endpoint.backlog_per_instance], width=12
+            ),
+            cloudwatch.GraphWidget(title="Age of oldest request (s)", left=[endpoint.oldest], width=12),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Time in backlog and processing (ms)",
+                left=[endpoint.time_in_backlog, endpoint.processing_time],
+                width=12,
             ),
             cloudwatch.GraphWidget(
-                title="Invocations processed / failed", left=[processed, failures], width=12
+                title="Invocations processed / failed", left=[endpoint.processed, endpoint.failures], width=12
             ),
         )
-        self.dashboard.add_widgets(
+        dashboard.add_widgets(
             cloudwatch.GraphWidget(title="Dead-letter queue depth", left=list(dlq_depths.values()), width=12),
             cloudwatch.GraphWidget(title="Lambda errors", left=list(lambda_errors.values()), width=12),
         )
+        return dashboard
 
-        action = cw_actions.SnsAction(ops_topic)
-        self.alarms: list[cloudwatch.Alarm] = []
+    def _add_alarms(
+        self,
+        action: cw_actions.SnsAction,
+        endpoint: _EndpointMetrics,
+        *,
+        dlq_depths: dict[str, cloudwatch.Metric],
+        lambda_errors: dict[str, cloudwatch.Metric],
+    ) -> None:
         self._alarm(
             "InvocationFailures",
-            failures.with_(period=Duration.minutes(5)),
+            endpoint.failures.with_(period=Duration.minutes(5)),
             threshold=1,
             description="The async endpoint failed at least one invocation",
             action=action,
         )
         self._alarm(
             "OldestRequestAge",
-            oldest.with_(period=Duration.minutes(5)),
+            endpoint.oldest.with_(period=Duration.minutes(5)),
             threshold=OLDEST_REQUEST_ALARM_SECONDS,
             description=f"A request has waited more than {OLDEST_REQUEST_ALARM_SECONDS} s",
             action=action,
@@ -114,7 +111,6 @@ class Monitoring(Construct):
                 description=f"The {label} failed",
                 action=action,
             )
-        role_tag(self.dashboard, "dashboard")
 
     def _alarm(
         self,
@@ -137,3 +133,56 @@ class Monitoring(Construct):
         )
         alarm.add_alarm_action(action)
         self.alarms.append(alarm)
+
+
+@dataclass(frozen=True)
+class _EndpointMetrics:
+    """The endpoint's per-minute metrics: backlog and age per endpoint, timings and counts per variant."""
+
+    backlog: cloudwatch.Metric
+    backlog_per_instance: cloudwatch.Metric
+    oldest: cloudwatch.Metric
+    time_in_backlog: cloudwatch.Metric
+    processing_time: cloudwatch.Metric
+    processed: cloudwatch.Metric
+    failures: cloudwatch.Metric
+
+    @classmethod
+    def of(cls, endpoint_name: str) -> _EndpointMetrics:
+        endpoint = {"EndpointName": endpoint_name}
+        variant = {"EndpointName": endpoint_name, "VariantName": ENDPOINT_VARIANT}
+        return cls(
+            backlog=_sagemaker_metric("ApproximateBacklogSize", endpoint, "Average"),
+            backlog_per_instance=_sagemaker_metric("ApproximateBacklogSizePerInstance", endpoint, "Average"),
+            oldest=_sagemaker_metric("ApproximateAgeOfOldestRequest", endpoint, "Maximum"),
+            time_in_backlog=_sagemaker_metric("TimeInBacklog", variant, "Average"),
+            processing_time=_sagemaker_metric("TotalProcessingTime", variant, "Average"),
+            # AWS spells this metric with three s.
+            processed=_sagemaker_metric("InvocationsProcesssed", variant, "Sum"),
+            failures=_sagemaker_metric("InvocationFailures", variant, "Sum"),
+        )
+
+
+def _sagemaker_metric(name: str, dimensions: dict[str, str], statistic: str) -> cloudwatch.Metric:
+    return cloudwatch.Metric(
+        namespace=SAGEMAKER,
+        metric_name=name,
+        dimensions_map=dimensions,
+        statistic=statistic,
+        period=Duration.minutes(1),
+    )
+
+
+def _dlq_depths(dead_letter_queue_names: dict[str, str]) -> dict[str, cloudwatch.Metric]:
+    """Visible messages per dead-letter queue, keyed by the queue's label."""
+    return {
+        label: cloudwatch.Metric(
+            namespace="AWS/SQS",
+            metric_name="ApproximateNumberOfMessagesVisible",
+            dimensions_map={"QueueName": name},
+            statistic="Maximum",
+            period=Duration.minutes(1),
+            label=label,
+        )
+        for label, name in dead_letter_queue_names.items()
+    }

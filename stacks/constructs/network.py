@@ -35,30 +35,47 @@ class Network(Construct):
         self, scope: Construct, construct_id: str, *, config: NetworkConfig, log_key: kms.IKey
     ) -> None:
         super().__init__(scope, construct_id)
-        subnets = [
-            ec2.SubnetConfiguration(
-                name="Private",
-                subnet_type=(
-                    ec2.SubnetType.PRIVATE_WITH_EGRESS
-                    if config.nat_gateways
-                    else ec2.SubnetType.PRIVATE_ISOLATED
-                ),
-                cidr_mask=20,
-            )
-        ]
-        if config.nat_gateways:
-            subnets.insert(0, ec2.SubnetConfiguration(name="Public", subnet_type=ec2.SubnetType.PUBLIC))
+        subnets = _subnet_configuration(config)
         self.private_subnet_type = subnets[-1].subnet_type
 
-        flow_log_group = logs.LogGroup(
+        self.flow_log_group = logs.LogGroup(
             self,
             "FlowLogs",
             retention=logs.RetentionDays.ONE_YEAR,
             encryption_key=log_key,
             removal_policy=RemovalPolicy.DESTROY,
         )
-        self.flow_log_group = flow_log_group
-        self.vpc = ec2.Vpc(
+        self.vpc = self._vpc(config, subnets=subnets, flow_log_group=self.flow_log_group)
+        self.private_subnets = ec2.SubnetSelection(subnet_type=self.private_subnet_type)
+        self._add_interface_endpoints()
+
+        self.processing_security_group = self._security_group(
+            "ProcessingSecurityGroup", "SageMaker Processing jobs (instances talk to each other)"
+        )
+        self.processing_security_group.add_ingress_rule(
+            self.processing_security_group, ec2.Port.all_traffic(), "Processing instances of one job"
+        )
+        self.lambda_security_group = self._security_group("LambdaSecurityGroup", "reelsight Lambda functions")
+        self.api_security_group = self._security_group(
+            "ApiSecurityGroup", "reelsight API host: port 8000 from jobs and Lambdas only"
+        )
+        for peer, label in (
+            (self.processing_security_group, "Processing jobs"),
+            (self.lambda_security_group, "Lambda functions"),
+        ):
+            self.api_security_group.add_ingress_rule(peer, ec2.Port.tcp(API_PORT), f"API from {label}")
+        role_tag(self.processing_security_group, "processing-security-group")
+        role_tag(self.lambda_security_group, "lambda-security-group")
+        role_tag(self.api_security_group, "api-security-group")
+
+    def _vpc(
+        self,
+        config: NetworkConfig,
+        *,
+        subnets: list[ec2.SubnetConfiguration],
+        flow_log_group: logs.ILogGroup,
+    ) -> ec2.Vpc:
+        return ec2.Vpc(
             self,
             "Vpc",
             ip_addresses=ec2.IpAddresses.cidr("10.40.0.0/16"),
@@ -79,8 +96,9 @@ class Network(Construct):
                 )
             },
         )
-        self.private_subnets = ec2.SubnetSelection(subnet_type=self.private_subnet_type)
 
+    def _add_interface_endpoints(self) -> None:
+        """The INTERFACE_ENDPOINTS in the private subnets, behind one HTTPS-from-the-VPC security group."""
         endpoint_sg = ec2.SecurityGroup(
             self,
             "EndpointSecurityGroup",
@@ -105,35 +123,23 @@ class Network(Construct):
                 security_groups=[endpoint_sg],
             )
 
-        self.processing_security_group = ec2.SecurityGroup(
-            self,
-            "ProcessingSecurityGroup",
-            vpc=self.vpc,
-            description="SageMaker Processing jobs (instances talk to each other)",
-            allow_all_outbound=True,
+    def _security_group(self, construct_id: str, description: str) -> ec2.SecurityGroup:
+        return ec2.SecurityGroup(
+            self, construct_id, vpc=self.vpc, description=description, allow_all_outbound=True
         )
-        self.processing_security_group.add_ingress_rule(
-            self.processing_security_group, ec2.Port.all_traffic(), "Processing instances of one job"
+
+
+def _subnet_configuration(config: NetworkConfig) -> list[ec2.SubnetConfiguration]:
+    """One private subnet group (with egress only through NAT gateways, if any), plus public ones for them."""
+    subnets = [
+        ec2.SubnetConfiguration(
+            name="Private",
+            subnet_type=(
+                ec2.SubnetType.PRIVATE_WITH_EGRESS if config.nat_gateways else ec2.SubnetType.PRIVATE_ISOLATED
+            ),
+            cidr_mask=20,
         )
-        self.lambda_security_group = ec2.SecurityGroup(
-            self,
-            "LambdaSecurityGroup",
-            vpc=self.vpc,
-            description="reelsight Lambda functions",
-            allow_all_outbound=True,
-        )
-        self.api_security_group = ec2.SecurityGroup(
-            self,
-            "ApiSecurityGroup",
-            vpc=self.vpc,
-            description="reelsight API host: port 8000 from jobs and Lambdas only",
-            allow_all_outbound=True,
-        )
-        for peer, label in (
-            (self.processing_security_group, "Processing jobs"),
-            (self.lambda_security_group, "Lambda functions"),
-        ):
-            self.api_security_group.add_ingress_rule(peer, ec2.Port.tcp(API_PORT), f"API from {label}")
-        role_tag(self.processing_security_group, "processing-security-group")
-        role_tag(self.lambda_security_group, "lambda-security-group")
-        role_tag(self.api_security_group, "api-security-group")
+    ]
+    if config.nat_gateways:
+        subnets.insert(0, ec2.SubnetConfiguration(name="Public", subnet_type=ec2.SubnetType.PUBLIC))
+    return subnets

@@ -49,35 +49,11 @@ class ProcessingRole(Construct):
         results_bucket.grant_read_write(self.role)
         image.repository.grant_pull(self.role)
         key.grant_encrypt_decrypt(self.role)
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="VolumeEncryptionGrants",
-                actions=["kms:CreateGrant"],
-                resources=[key.key_arn],
-                conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
-            )
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="JobLogs",
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[
-                    f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}"
-                    ":log-group:/aws/sagemaker/ProcessingJobs*"
-                ],
-            )
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="JobMetrics",
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/ProcessingJobs*"}},
-            )
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(sid="VpcNetworkInterfaces", actions=list(VPC_ENI_ACTIONS), resources=["*"])
-        )
+        for statement in _job_policy(key):
+            self.role.add_to_policy(statement)
+        self._acknowledge(input_bucket=input_bucket, results_bucket=results_bucket)
+
+    def _acknowledge(self, *, input_bucket: s3.IBucket, results_bucket: s3.IBucket) -> None:
         acknowledge_grant_wildcards(
             self.role,
             actions=READ_WRITE_GRANT_ACTIONS,
@@ -106,3 +82,30 @@ class ProcessingRole(Construct):
             ),
             "Processing jobs log to per-job streams created at run time under this fixed log group.",
         )
+
+
+def _job_policy(key: kms.IKey) -> list[iam.PolicyStatement]:
+    """What a job needs beyond the grants: encrypted volumes, its logs and metrics, ENIs in the VPC."""
+    return [
+        iam.PolicyStatement(
+            sid="VolumeEncryptionGrants",
+            actions=["kms:CreateGrant"],
+            resources=[key.key_arn],
+            conditions={"Bool": {"kms:GrantIsForAWSResource": "true"}},
+        ),
+        iam.PolicyStatement(
+            sid="JobLogs",
+            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[
+                f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}"
+                ":log-group:/aws/sagemaker/ProcessingJobs*"
+            ],
+        ),
+        iam.PolicyStatement(
+            sid="JobMetrics",
+            actions=["cloudwatch:PutMetricData"],
+            resources=["*"],
+            conditions={"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/ProcessingJobs*"}},
+        ),
+        iam.PolicyStatement(sid="VpcNetworkInterfaces", actions=list(VPC_ENI_ACTIONS), resources=["*"]),
+    ]

@@ -7,9 +7,8 @@ from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+from reelsight.contract.names import STATUS_INDEX
 from stacks.tagging import role_tag
-
-STATUS_INDEX = "by_status"
 
 
 class JobTables(Construct):

@@ -1,4 +1,4 @@
-"""Upload notifications: S3 object-created events for videos -> encrypted SQS queue with a DLQ."""
+"""Upload notifications: S3 object-created events under the input prefixes -> encrypted SQS queue + DLQ."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from stacks.config import BATCH_PREFIX, UPLOAD_PREFIX, VIDEO_SUFFIXES, DataConfig
+from reelsight.contract.names import WATCHED_PREFIXES
+from stacks.config import DataConfig
 from stacks.nag import acknowledge
 from stacks.tagging import role_tag
 
@@ -50,14 +51,12 @@ class UploadQueue(Construct):
             ),
         )
         destination = s3n.SqsDestination(self.queue)
-        # S3 filters take one suffix each, so every prefix x suffix pair is its own notification.
-        for prefix in (UPLOAD_PREFIX, BATCH_PREFIX):
-            for suffix in VIDEO_SUFFIXES:
-                input_bucket.add_event_notification(
-                    s3.EventType.OBJECT_CREATED,
-                    destination,
-                    s3.NotificationKeyFilter(prefix=prefix, suffix=suffix),
-                )
+        # Prefix only: S3 suffix filters match literally (CLIP.MP4 would slip past ".mp4" unseen), so the
+        # dispatcher decides what is a video and records everything else as REJECTED.
+        for prefix in WATCHED_PREFIXES:
+            input_bucket.add_event_notification(
+                s3.EventType.OBJECT_CREATED, destination, s3.NotificationKeyFilter(prefix=prefix)
+            )
         acknowledge(
             key,
             "@aws-cdk/aws-s3-notifications:sqsKMSPermissionsNotAdded",

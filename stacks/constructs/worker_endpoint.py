@@ -12,13 +12,11 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from reelsight import envvars
+from reelsight.contract.names import ASYNC_FAILURE_PATH, ASYNC_OUTPUT_PATH, JOBS_PREFIX, s3_uri
 from stacks.config import ENDPOINT_VARIANT, EndpointConfig
 from stacks.nag import acknowledge, acknowledge_grant_wildcards, checkov_skip
 from stacks.tagging import role_tag
 
-ASYNC_OUTPUT_PREFIX = "async/output"
-ASYNC_FAILURE_PREFIX = "async/failure"
-ARTIFACT_PREFIX = "jobs/"
 READ_WRITE_GRANT_ACTIONS = (
     "kms:GenerateDataKey*",
     "kms:ReEncrypt*",
@@ -45,87 +43,87 @@ class WorkerEndpoint(Construct):
         error_topic: sns.ITopic,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.role = iam.Role(
-            self,
-            "Role",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description="reelsight async endpoint: pull the worker image, read videos, write results",
+        self.role = self._role(
+            image=image,
+            key=key,
+            input_bucket=input_bucket,
+            results_bucket=results_bucket,
+            success_topic=success_topic,
+            error_topic=error_topic,
         )
-        image.repository.grant_pull(self.role)
-        input_bucket.grant_read(self.role)
-        results_bucket.grant_read_write(self.role)
-        success_topic.grant_publish(self.role)
-        error_topic.grant_publish(self.role)
-        key.grant_encrypt_decrypt(self.role)
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="EndpointLogsAndMetrics",
-                actions=["cloudwatch:PutMetricData"],
-                resources=["*"],
-                conditions={"StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/Endpoints"}},
-            )
-        )
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                sid="EndpointLogs",
-                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[
-                    f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:/aws/sagemaker/Endpoints/*"
-                ],
-            )
-        )
-
-        self.model = sagemaker.CfnModel(
-            self,
-            "Model",
-            execution_role_arn=self.role.role_arn,
-            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
-                image=image.image_uri,
-                environment={
-                    envvars.MODEL: config.model,
-                    envvars.FPS: _number(config.fps),
-                    envvars.MAX_CONCURRENCY: str(config.max_concurrent_invocations),
-                    envvars.ARTIFACT_BUCKET: results_bucket.bucket_name,
-                    envvars.ARTIFACT_PREFIX: ARTIFACT_PREFIX,
-                },
-            ),
-        )
-        self.model.node.add_dependency(self.role)
-        results_uri = f"s3://{results_bucket.bucket_name}"
+        self.model = self._model(config, role=self.role, image=image, results_bucket=results_bucket)
         self.endpoint_config = sagemaker.CfnEndpointConfig(
             self,
             "Config",
             # No volume KmsKeyId: GPU instances such as ml.g4dn/ml.g5 carry local NVMe storage, which is
             # encrypted by the instance hardware, and CreateEndpointConfig rejects a key for them.
-            production_variants=[
-                sagemaker.CfnEndpointConfig.ProductionVariantProperty(
-                    variant_name=ENDPOINT_VARIANT,
-                    model_name=self.model.attr_model_name,
-                    instance_type=config.instance_type,
-                    initial_instance_count=1,
-                    initial_variant_weight=1.0,
-                )
-            ],
-            async_inference_config=sagemaker.CfnEndpointConfig.AsyncInferenceConfigProperty(
-                output_config=sagemaker.CfnEndpointConfig.AsyncInferenceOutputConfigProperty(
-                    s3_output_path=f"{results_uri}/{ASYNC_OUTPUT_PREFIX}",
-                    s3_failure_path=f"{results_uri}/{ASYNC_FAILURE_PREFIX}",
-                    kms_key_id=key.key_arn,
-                    notification_config=sagemaker.CfnEndpointConfig.AsyncInferenceNotificationConfigProperty(
-                        success_topic=success_topic.topic_arn,
-                        error_topic=error_topic.topic_arn,
-                        include_inference_response_in=["SUCCESS_NOTIFICATION_TOPIC"],
-                    ),
-                ),
-                client_config=sagemaker.CfnEndpointConfig.AsyncInferenceClientConfigProperty(
-                    max_concurrent_invocations_per_instance=config.max_concurrent_invocations
-                ),
+            production_variants=[_production_variant(config, self.model)],
+            async_inference_config=_async_inference_config(
+                config,
+                key=key,
+                results_bucket=results_bucket,
+                success_topic=success_topic,
+                error_topic=error_topic,
             ),
         )
         self.endpoint = sagemaker.CfnEndpoint(
             self, "Endpoint", endpoint_config_name=self.endpoint_config.attr_endpoint_config_name
         )
         self.endpoint_name = self.endpoint.attr_endpoint_name
+        self._acknowledge_and_tag(input_bucket=input_bucket, results_bucket=results_bucket)
+
+    def _role(
+        self,
+        *,
+        image: ecr_assets.DockerImageAsset,
+        key: kms.IKey,
+        input_bucket: s3.IBucket,
+        results_bucket: s3.IBucket,
+        success_topic: sns.ITopic,
+        error_topic: sns.ITopic,
+    ) -> iam.Role:
+        role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            description="reelsight async endpoint: pull the worker image, read videos, write results",
+        )
+        image.repository.grant_pull(role)
+        input_bucket.grant_read(role)
+        results_bucket.grant_read_write(role)
+        success_topic.grant_publish(role)
+        error_topic.grant_publish(role)
+        key.grant_encrypt_decrypt(role)
+        for statement in _endpoint_logs_policy():
+            role.add_to_policy(statement)
+        return role
+
+    def _model(
+        self,
+        config: EndpointConfig,
+        *,
+        role: iam.Role,
+        image: ecr_assets.DockerImageAsset,
+        results_bucket: s3.IBucket,
+    ) -> sagemaker.CfnModel:
+        model = sagemaker.CfnModel(
+            self,
+            "Model",
+            execution_role_arn=role.role_arn,
+            primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
+                image=image.image_uri,
+                environment={
+                    **config.run_defaults(),
+                    envvars.MAX_CONCURRENCY: str(config.max_concurrent_invocations),
+                    envvars.ARTIFACT_BUCKET: results_bucket.bucket_name,
+                    envvars.ARTIFACT_PREFIX: JOBS_PREFIX,
+                },
+            ),
+        )
+        model.node.add_dependency(role)
+        return model
+
+    def _acknowledge_and_tag(self, *, input_bucket: s3.IBucket, results_bucket: s3.IBucket) -> None:
         acknowledge_grant_wildcards(
             self.role,
             actions=READ_WRITE_GRANT_ACTIONS,
@@ -154,5 +152,58 @@ class WorkerEndpoint(Construct):
         )
 
 
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
+def _endpoint_logs_policy() -> list[iam.PolicyStatement]:
+    """The endpoint's metrics (one namespace) and its log groups (named after the endpoint at deploy time)."""
+    return [
+        iam.PolicyStatement(
+            sid="EndpointLogsAndMetrics",
+            actions=["cloudwatch:PutMetricData"],
+            resources=["*"],
+            conditions={"StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/Endpoints"}},
+        ),
+        iam.PolicyStatement(
+            sid="EndpointLogs",
+            actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            resources=[
+                f"arn:{Aws.PARTITION}:logs:{Aws.REGION}:{Aws.ACCOUNT_ID}:log-group:/aws/sagemaker/Endpoints/*"
+            ],
+        ),
+    ]
+
+
+def _production_variant(
+    config: EndpointConfig, model: sagemaker.CfnModel
+) -> sagemaker.CfnEndpointConfig.ProductionVariantProperty:
+    return sagemaker.CfnEndpointConfig.ProductionVariantProperty(
+        variant_name=ENDPOINT_VARIANT,
+        model_name=model.attr_model_name,
+        instance_type=config.instance_type,
+        initial_instance_count=1,
+        initial_variant_weight=1.0,
+    )
+
+
+def _async_inference_config(
+    config: EndpointConfig,
+    *,
+    key: kms.IKey,
+    results_bucket: s3.IBucket,
+    success_topic: sns.ITopic,
+    error_topic: sns.ITopic,
+) -> sagemaker.CfnEndpointConfig.AsyncInferenceConfigProperty:
+    """Results and failures to the results bucket (encrypted with ``key``), notifications to the topics."""
+    return sagemaker.CfnEndpointConfig.AsyncInferenceConfigProperty(
+        output_config=sagemaker.CfnEndpointConfig.AsyncInferenceOutputConfigProperty(
+            s3_output_path=s3_uri(results_bucket.bucket_name, ASYNC_OUTPUT_PATH),
+            s3_failure_path=s3_uri(results_bucket.bucket_name, ASYNC_FAILURE_PATH),
+            kms_key_id=key.key_arn,
+            notification_config=sagemaker.CfnEndpointConfig.AsyncInferenceNotificationConfigProperty(
+                success_topic=success_topic.topic_arn,
+                error_topic=error_topic.topic_arn,
+                include_inference_response_in=["SUCCESS_NOTIFICATION_TOPIC"],
+            ),
+        ),
+        client_config=sagemaker.CfnEndpointConfig.AsyncInferenceClientConfigProperty(
+            max_concurrent_invocations_per_instance=config.max_concurrent_invocations
+        ),
+    )

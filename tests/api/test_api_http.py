@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
+from reelsight.contract.jobs import JobRecord, JobsTable, JobStatus
+from reelsight.contract.names import FRAMES_FILE, SUMMARY_FILE
+from reelsight.params import RunOptions, SamplingParams
+from reelsight.pipeline import run_video
+from reelsight.results import RunSummary, Timings, read_frames_jsonl
+from reelsight.testing.videos import write_video
 from tests.api.support import TOKEN, ApiResources, ApiServer
+from tests.api.viewer_job import FinishedJob, finish_async_job, job_chain
 
 BASE = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -25,19 +35,28 @@ def stamp(minutes: int) -> str:
 def seed_jobs(
     api_aws: ApiResources, count: int, status: Callable[[int], str] = lambda i: "SUCCEEDED"
 ) -> list[str]:
+    """Jobs created a minute apart, through the table's contract (the producers stamp the present)."""
+    table = JobsTable(api_aws.dynamodb, api_aws.table)
     ids = []
     for i in range(count):
         job_id = f"{i:04d}" + "a" * 28
-        api_aws.put_job(
+        record = JobRecord(
             job_id=job_id,
-            status=status(i),
+            status=JobStatus(status(i)),
             route="async",
             source=f"s3://in/incoming/video{i}.mp4",
             created_at=stamp(i),
             updated_at=stamp(i),
         )
+        assert table.create(record)
         ids.append(job_id)
     return ids
+
+
+def running_processing_job(api_aws: ApiResources) -> str:
+    """A Processing job the dispatcher started and EventBridge reported running."""
+    chain = job_chain(api_aws)
+    return chain.processing_started(chain.upload("incoming/long.mp4", route="processing")).job_id
 
 
 def all_pages(client: httpx.Client, **params: Any) -> list[list[dict]]:
@@ -121,7 +140,7 @@ def test_status_filter_uses_index_newest_first(api_server: ApiServer, api_aws: A
     assert [item["status"] for item in items] == ["FAILED"] * 4
     created = [item["created_at"] for item in items]
     assert created == sorted(created, reverse=True)
-    assert created[0] == "2026-11-01T12:09:00Z"
+    assert created[0] == stamp(9)  # as the writer stored it
 
 
 @pytest.mark.parametrize("status", [None, "SUCCEEDED"])
@@ -135,7 +154,7 @@ def test_time_window_filters(api_server: ApiServer, api_aws: ApiResources, statu
         until="2026-11-01T13:06:00+01:00",
     )
     created = sorted(item["created_at"] for page in pages for item in page)
-    assert created == [f"2026-11-01T12:0{m}:00Z" for m in range(3, 7)]
+    assert created == [stamp(m) for m in range(3, 7)]
 
 
 def test_bad_list_parameters(api_server: ApiServer, api_aws: ApiResources) -> None:
@@ -162,93 +181,103 @@ def test_bad_list_parameters(api_server: ApiServer, api_aws: ApiResources) -> No
 # --- one job ---
 
 
-def completed_job(api_aws: ApiResources, job_id: str = "f" * 32) -> dict:
-    prefix = f"jobs/{job_id}"
-    document = {
-        "schema_version": "1.0",
-        "summary": {"frames_sampled": 2, "artifacts": {}},
-        "frames": [
-            {"frame_index": 0, "timestamp": 0.0, "width": 64, "height": 48, "detections": None},
-            {"frame_index": 30, "timestamp": 1.0, "width": 64, "height": 48, "detections": None},
-        ],
-    }
-    output = api_aws.put_json(f"{prefix}/output/abc.out", document)
-    api_aws.s3.put_object(
-        Bucket=api_aws.results_bucket, Key=f"{prefix}/artifacts/contact_sheet.png", Body=b"png"
+@pytest.fixture(scope="module")
+def ssdlite_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RunSummary]:
+    """A real run: ssdlite with random weights on a tiny clip, frames and contact sheet included."""
+    base = tmp_path_factory.mktemp("ssdlite")
+    clip = write_video(base / "clip.mp4", seconds=2, fps=5, width=96, height=64, gop=5)
+    options = RunOptions(
+        model="ssdlite",
+        weights="random",
+        sampling=SamplingParams(fps=1.0),
+        include=frozenset({"contact_sheet", "frames"}),
     )
-    api_aws.s3.put_object(Bucket=api_aws.results_bucket, Key=f"{prefix}/artifacts/preview.mp4", Body=b"mp4")
-    api_aws.s3.put_object(
-        Bucket=api_aws.results_bucket, Key=f"{prefix}/artifacts/frames/frame_000030.jpg", Body=b"jpg30"
+    summary = run_video(
+        clip.path, options=options, out_dir=base / "run", video_uri="s3://in/incoming/clip.mp4"
     )
-    api_aws.s3.put_object(
-        Bucket=api_aws.results_bucket, Key=f"{prefix}/artifacts/masks/frame_000030.png", Body=b"m"
-    )
-    api_aws.put_job(
-        job_id=job_id,
-        status="SUCCEEDED",
-        route="async",
-        source="s3://in/incoming/clip.mp4",
-        params={"model": "maskrcnn", "sampling": {"fps": 1.0}},
-        created_at=stamp(0),
-        updated_at=stamp(2),
-        status_history=[{"status": "QUEUED", "at": stamp(0)}, {"status": "SUCCEEDED", "at": stamp(2)}],
-        durations={"queued_seconds": 3.5},
-        output_location=output,
-        summary={"frames_sampled": 2, "timings": {"inference": 1.25}, "artifacts": {}},
-        inference_id="abc",
-    )
-    return document
+    return base / "run", summary
 
 
-def test_job_detail_has_history_timings_and_presigned_links(
-    api_server: ApiServer, api_aws: ApiResources
+def finished_ssdlite_job(
+    api_aws: ApiResources, ssdlite_run: tuple[Path, RunSummary], tmp_path: Path
+) -> FinishedJob:
+    """The run, dispatched, answered by the worker's output_fn and recorded by the results handler."""
+    run_dir, summary = ssdlite_run
+    copy = shutil.copytree(run_dir, tmp_path / "run")
+    return finish_async_job(
+        api_aws, copy, RunSummary.from_json(summary.to_json()), "incoming/clip.mp4", {"fps": "1"}
+    )
+
+
+def test_job_detail_shows_the_pipelines_timings_and_the_handlers_durations(
+    api_server: ApiServer, api_aws: ApiResources, ssdlite_run: tuple[Path, RunSummary], tmp_path: Path
 ) -> None:
-    completed_job(api_aws)
-    answer = api_server.client().get(f"/v1/jobs/{'f' * 32}")
+    finished = finished_ssdlite_job(api_aws, ssdlite_run, tmp_path)
+    produced = RunSummary.from_output(json.loads(finished.body))
+    answer = api_server.client().get(f"/v1/jobs/{finished.job_id}")
     assert answer.status_code == 200, answer.text
     job = answer.json()
     assert job["status"] == "SUCCEEDED"
     assert [h["status"] for h in job["status_history"]] == ["QUEUED", "SUCCEEDED"]
-    assert job["timings"] == {"queued_seconds": 3.5, "inference": 1.25, "elapsed_seconds": 120.0}
-    assert job["params"]["model"] == "maskrcnn"
+    # The run's phases under the pipeline's names and values; the job's under the results handler's.
+    assert job["timings"] == produced.timings.to_json() == ssdlite_run[1].timings.to_json()
+    assert set(job["timings"]) == {f.name for f in fields(Timings)}
+    assert job["timings"]["inference"] > 0 and job["timings"]["total"] >= job["timings"]["inference"]
+    durations = job["durations"]
+    assert set(durations) == {"total_seconds", "endpoint_seconds", "elapsed_seconds"}
+    assert 0 <= durations["endpoint_seconds"] <= durations["total_seconds"] <= durations["elapsed_seconds"]
+    # The one short form, as the results handler stored it.
+    assert job["summary"] == produced.short().to_json()
+    assert job["summary"]["model"] == "ssdlite" and job["summary"]["random_weights"] is True
     assert job["progress"]["fraction"] == 1.0
-    assert job["extra"] == {"inference_id": "abc"}
-    assert job["result_url"] == f"/v1/jobs/{'f' * 32}/result"
-    assert set(job["links"]) >= {"contact_sheet", "preview", "result"}
-    assert list(job["frame_images"]) == ["30"]
-    assert not any("masks/" in d["name"] for d in job["downloads"])
-    assert httpx.get(job["frame_images"]["30"]).content == b"jpg30"
-    assert httpx.get(job["links"]["preview"]).content == b"mp4"
+    assert job["summary_url"] == f"/v1/jobs/{finished.job_id}/summary"
+    assert job["frames_url"] == f"/v1/jobs/{finished.job_id}/frames"
+    assert set(job["links"]) >= {"contact_sheet", "frames", "summary", "frames_jsonl"}
+    indexes = [str(f.frame_index) for f in read_frames_jsonl(finished.run_dir / FRAMES_FILE)]
+    assert sorted(job["frame_images"], key=int) == indexes
+    assert (
+        httpx.get(job["links"]["contact_sheet"]).content
+        == (finished.run_dir / "contact_sheet.png").read_bytes()
+    )
+
+
+def test_summary_and_frames_are_served_as_the_run_wrote_them(
+    api_server: ApiServer, api_aws: ApiResources, ssdlite_run: tuple[Path, RunSummary], tmp_path: Path
+) -> None:
+    finished = finished_ssdlite_job(api_aws, ssdlite_run, tmp_path)
+    client = api_server.client()
+    frames = client.get(f"/v1/jobs/{finished.job_id}/frames")
+    assert frames.status_code == 200
+    assert frames.headers["content-type"].startswith("application/x-ndjson")
+    assert frames.content == (finished.run_dir / FRAMES_FILE).read_bytes()
+    summary = client.get(f"/v1/jobs/{finished.job_id}/summary")
+    assert summary.status_code == 200
+    # One shape: the async output body, summary.json in the bucket and the API's answer are the same.
+    assert (
+        summary.json()
+        == json.loads(finished.body)
+        == json.loads((finished.run_dir / SUMMARY_FILE).read_text())
+    )
+    assert "frames" not in summary.json()
+    assert summary.json()["artifacts"]["frames"].endswith(f"/jobs/{finished.job_id}/artifacts/{FRAMES_FILE}")
 
 
 def test_unknown_and_malformed_job_ids(api_server: ApiServer, api_aws: ApiResources) -> None:
     client = api_server.client()
     assert client.get(f"/v1/jobs/{'0' * 32}").status_code == 404
-    assert client.get(f"/v1/jobs/{'0' * 32}/result").status_code == 404
+    assert client.get(f"/v1/jobs/{'0' * 32}/frames").status_code == 404
+    assert client.get(f"/v1/jobs/{'0' * 32}/summary").status_code == 404
     assert client.get("/v1/jobs/bad%20id").status_code == 422
 
 
-def test_result_document_is_proxied(api_server: ApiServer, api_aws: ApiResources) -> None:
-    document = completed_job(api_aws)
-    answer = api_server.client().get(f"/v1/jobs/{'f' * 32}/result")
-    assert answer.status_code == 200
-    assert answer.headers["content-type"].startswith("application/json")
-    assert answer.json() == document
-
-
-def test_processing_result_is_assembled_from_summary_and_frames(
-    api_server: ApiServer, api_aws: ApiResources
+def test_processing_job_serves_the_shallowest_video_with_frames(
+    api_server: ApiServer, api_aws: ApiResources, ssdlite_run: tuple[Path, RunSummary]
 ) -> None:
     job_id = "e" * 32
     output = f"jobs/{job_id}/output"
-    frames = [{"frame_index": i, "timestamp": i / 2, "width": 8, "height": 8} for i in range(3)]
-    summary = {"schema_version": "1.0", "frames_sampled": 3}
-    api_aws.put_json(f"{output}/a.mp4/summary.json", summary)
-    api_aws.s3.put_object(
-        Bucket=api_aws.results_bucket,
-        Key=f"{output}/a.mp4/frames.jsonl",
-        Body="\n".join(json.dumps(f) for f in frames).encode() + b"\n",
-    )
+    run_dir, _ = ssdlite_run
+    for name in (SUMMARY_FILE, FRAMES_FILE):  # what reelsight process leaves for one video
+        api_aws.s3.upload_file(str(run_dir / name), api_aws.results_bucket, f"{output}/a.mp4/{name}")
     api_aws.put_json(f"{output}/summary.json", {"frames_sampled": 0})  # no frames.jsonl beside it
     api_aws.put_job(
         job_id=job_id,
@@ -258,30 +287,29 @@ def test_processing_result_is_assembled_from_summary_and_frames(
         output_location=f"s3://{api_aws.results_bucket}/{output}/",
     )
     client = api_server.client()
-    assert client.get(f"/v1/jobs/{job_id}").json()["result_url"] == f"/v1/jobs/{job_id}/result"
-    document = client.get(f"/v1/jobs/{job_id}/result").json()
-    assert document == {"schema_version": "1.0", "summary": summary, "frames": frames}
+    job = client.get(f"/v1/jobs/{job_id}").json()
+    assert job["frames_url"] == f"/v1/jobs/{job_id}/frames" and job["summary"] is None
+    assert job["timings"] is None
+    assert client.get(job["frames_url"]).content == (run_dir / FRAMES_FILE).read_bytes()
+    assert client.get(job["summary_url"]).json() == json.loads((run_dir / SUMMARY_FILE).read_text())
 
 
 def test_job_without_result_answers_404(api_server: ApiServer, api_aws: ApiResources) -> None:
-    job_id = "d" * 32
-    expected = f"s3://{api_aws.results_bucket}/jobs/{job_id}/output/not-yet.out"
-    api_aws.put_job(job_id=job_id, status="RUNNING", created_at=stamp(0), output_location=expected)
+    job_id = running_processing_job(api_aws)
     client = api_server.client()
     job = client.get(f"/v1/jobs/{job_id}").json()
-    assert job["result_url"] is None
-    assert "result" not in job["links"]
-    answer = client.get(f"/v1/jobs/{job_id}/result")
-    assert answer.status_code == 404
-    assert "RUNNING" in answer.json()["detail"]
+    assert job["frames_url"] is None and job["summary_url"] is None
+    for path in ("frames", "summary"):
+        answer = client.get(f"/v1/jobs/{job_id}/{path}")
+        assert answer.status_code == 404
+        assert "RUNNING" in answer.json()["detail"]
 
 
 # --- progress ---
 
 
 def test_progress_moves_only_forward(api_server: ApiServer, api_aws: ApiResources) -> None:
-    job_id = "c" * 32
-    api_aws.put_job(job_id=job_id, status="RUNNING", route="processing", created_at=stamp(0))
+    job_id = running_processing_job(api_aws)
     client = api_server.client()
     url = f"/v1/jobs/{job_id}/progress"
 
@@ -329,7 +357,6 @@ def test_progress_moves_only_forward(api_server: ApiServer, api_aws: ApiResource
     ],
 )
 def test_progress_rejects_bad_numbers(api_server: ApiServer, api_aws: ApiResources, body: dict) -> None:
-    api_aws.put_job(job_id="c" * 32, status="RUNNING", created_at=stamp(0))
     assert api_server.client().post(f"/v1/jobs/{'c' * 32}/progress", json=body).status_code == 422
 
 
@@ -371,11 +398,9 @@ def test_presigned_upload_really_uploads_with_metadata(api_server: ApiServer, ap
 @pytest.mark.parametrize(
     ("body", "status"),
     [
-        ({"filename": "notes.txt"}, 422),
         ({"filename": "clip.mp4", "model": "no-such-model"}, 400),
         ({"filename": "clip.mp4", "fps": 0}, 422),
         ({"filename": "clip.mp4", "params": {}}, 422),
-        ({"filename": "../.."}, 422),
         ({}, 422),
     ],
 )
@@ -385,6 +410,32 @@ def test_upload_rejects_bad_requests(
     answer = api_server.client().post("/v1/uploads", json=body)
     assert answer.status_code == status, answer.text
     assert answer.json()["detail"]
+
+
+@pytest.mark.parametrize("filename", ["notes.txt", "clip.mp4.part", "mp4", "../..", "clip.", ""])
+def test_upload_refuses_names_the_pipeline_would_not_process(
+    api_server: ApiServer, api_aws: ApiResources, filename: str
+) -> None:
+    answer = api_server.client().post("/v1/uploads", json={"filename": filename})
+    assert answer.status_code == 400, answer.text
+    detail = answer.json()["detail"]
+    assert ".mp4, .mov, .m4v, .mkv, .webm, .avi, .mpg, .mpeg, .ts (any case)" in detail
+    assert repr(filename) in detail
+
+
+@pytest.mark.parametrize("filename", ["CLIP.MP4", "clip.ts", "clip.Mpg", "b.MOV"])
+def test_upload_tickets_are_for_keys_the_dispatcher_turns_into_jobs(
+    api_server: ApiServer, api_aws: ApiResources, filename: str
+) -> None:
+    from lambdas.common.settings import Settings
+    from lambdas.dispatch import routing
+
+    answer = api_server.client().post("/v1/uploads", json={"filename": filename})
+    assert answer.status_code == 200, answer.text
+    key = answer.json()["key"]
+    settings = Settings(input_bucket=api_aws.input_bucket)
+    assert routing.ignore_reason(api_aws.input_bucket, key, "ObjectCreated:Put", settings) is None
+    assert routing.rejection_reason(key, settings) is None
 
 
 # --- viewer pages ---
@@ -408,8 +459,7 @@ def test_worker_progress_reporter_is_accepted(api_server: ApiServer, api_aws: Ap
     """The Processing job's reporter (reelsight.worker.progress) against this server."""
     from reelsight.worker.progress import ProgressReporter
 
-    job_id = "5" * 32
-    api_aws.put_job(job_id=job_id, status="RUNNING", route="processing", created_at=stamp(0))
+    job_id = running_processing_job(api_aws)
     reporter = ProgressReporter(api_server.url, TOKEN, job_id, min_interval=0)
     reporter.update("clip.mp4", 0, None)
     reporter.update("clip.mp4", 12, 30)
@@ -420,3 +470,15 @@ def test_worker_progress_reporter_is_accepted(api_server: ApiServer, api_aws: Ap
     job = api_server.client().get(f"/v1/jobs/{job_id}").json()
     assert job["progress"]["videos"]["clip.mp4"]["frames_done"] == 30
     assert job["progress"]["fraction"] == 1.0
+
+
+def test_items_older_writers_left_are_shown_in_the_one_vocabulary(
+    api_server: ApiServer, api_aws: ApiResources
+) -> None:
+    """A lower-case status and an epoch created_at, written as is (no producer writes them any more)."""
+    api_aws.put_job(job_id="0" * 32, status="completed", created_at=1793534400, params='{"fps": "2"}')
+    client = api_server.client()
+    [item] = client.get("/v1/jobs").json()["items"]
+    assert (item["status"], item["created_at"]) == ("SUCCEEDED", "2026-11-01T12:00:00.000Z")
+    assert item["progress"]["fraction"] == 1.0
+    assert client.get(f"/v1/jobs/{'0' * 32}").json()["params"] == {"fps": "2"}

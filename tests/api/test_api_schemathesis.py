@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.api.support import TOKEN, ApiResources, ApiServer
+from tests.api.viewer_job import job_chain
 
 # Every check but one: "positive_data_acceptance" expects any schema-valid input to succeed, which an
 # opaque paging token or frames_done <= frames_total (a rule across two fields) cannot promise.
@@ -20,7 +21,7 @@ def test_schema_fuzzing_finds_no_server_errors(
 ) -> None:
     # Its own server: unauthenticated probes must not lock the address out of the other tests.
     server = start_api(REELSIGHT_API_AUTH_FAILURES_PER_MINUTE="1000000")
-    api_aws.put_job(job_id="a" * 32, status="RUNNING", created_at="2026-11-01T12:00:00.000Z")
+    job_chain(api_aws).upload("incoming/fuzzed.mp4")  # one job, as the dispatcher records it
     st = Path(sys.executable).with_name("st")
     answer = subprocess.run(
         [

@@ -34,7 +34,7 @@ def test_job_page_draws_boxes_masks_and_timeline(
         "job": job.job_id,
         "frame": busiest,
         "executable": CHROMIUM,
-        "running": "8" * 32,
+        "running": job.running_job_id,
         "shots": {
             "job": str(artifacts_dir / "viewer-job.png"),
             "index": str(artifacts_dir / "viewer-jobs.png"),
@@ -54,7 +54,7 @@ def test_job_page_draws_boxes_masks_and_timeline(
     assert report["problems"] == []
     # The list: three seeded jobs, newest first.
     assert report["jobRows"] == 3
-    assert report["firstRowJob"] == "8" * 32
+    assert report["firstRowJob"] == job.running_job_id
     # The token given as ?token= is kept for the tab and removed from the address.
     assert "token=" not in report["addressAfterLoad"]
     assert report["title"] == "street.mp4"

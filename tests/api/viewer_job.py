@@ -1,21 +1,38 @@
-"""A completed job as the dispatcher, the results handler and the worker leave it: a jobs-table record,
-the async output document, per-frame JPEGs, a contact sheet and a preview in the results bucket."""
+"""Jobs as the real producers leave them: the dispatcher records the upload, the pipeline writes the
+results, the worker's ``output_fn`` uploads them and answers the async output body, the local async
+endpoint notifies, and the results handler's ``apply_result`` writes the job record from that body
+(tests/contract/job_chain.py). Nothing here spells a job or result field by hand.
+
+``seed_viewer_job`` runs a scripted street scene (known boxes and masks per second) through
+``reelsight.pipeline.run_video``; ``finish_async_job`` is the worker-and-results-handler half, for any
+run directory (tests/api/test_api_http.py feeds it a real ssdlite run).
+"""
 
 from __future__ import annotations
 
-import io
+import uuid
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 from PIL import Image, ImageDraw
 
-from reelsight.results import Detections, FrameResult, RunSummary, mask_to_rle, result_document
-from reelsight.testing.videos import write_video
+from reelsight.contract.names import ASYNC_OUTPUT_PATH, FRAMES_FILE, JOBS_PREFIX, s3_uri
+from reelsight.frames import SampledFrame
+from reelsight.models.registry import get_spec
+from reelsight.params import RunOptions, SamplingParams
+from reelsight.pipeline import FRAMES_DIR, frame_stem, run_video
+from reelsight.results import Detections, FrameResult, RunSummary, mask_to_rle, read_frames_jsonl
+from reelsight.worker.artifacts import ArtifactStore
+from reelsight.worker.config import DEFAULT_MAX_RESPONSE_BYTES
+from reelsight.worker.handler import output_fn
 from tests.api.support import ApiResources
+from tests.contract.job_chain import JobChain
 
-WIDTH, HEIGHT = 640, 360
-# Per sampled frame (1 fps over 6 s): (class, box) detections; frame 5 has no JPEG on purpose.
+WIDTH, HEIGHT, FPS = 640, 360, 10
+# Per second of video, sampled at 1 fps: (class, box) detections; the last frame's JPEG is removed.
 SCENE: list[list[tuple[str, tuple[int, int, int, int]]]] = [
     [("car", (60, 200, 220, 290)), ("person", (400, 140, 450, 300))],
     [("car", (110, 205, 270, 292)), ("person", (390, 140, 440, 300)), ("dog", (470, 250, 540, 305))],
@@ -35,9 +52,18 @@ class SeededJob:
     job_id: str
     boxes_per_frame: dict[int, int]
     frame_without_image: int
+    running_job_id: str  # a Processing job with progress reports, the newest of the three
+    failed_job_id: str
 
 
-def _scene_image(boxes: list[tuple[str, tuple[int, int, int, int]]], t: float) -> Image.Image:
+@dataclass
+class FinishedJob:
+    job_id: str
+    body: bytes  # the async output object, as output_fn answered it
+    run_dir: Path  # what the pipeline wrote (summary.json rewritten with S3 links by output_fn)
+
+
+def _scene_image(boxes: list[tuple[str, tuple[int, int, int, int]]], t: float) -> np.ndarray:
     image = Image.new("RGB", (WIDTH, HEIGHT))
     draw = ImageDraw.Draw(image)
     for y in range(HEIGHT):  # sky, then road
@@ -54,7 +80,21 @@ def _scene_image(boxes: list[tuple[str, tuple[int, int, int, int]]], t: float) -
             draw.rounded_rectangle([x1, y1 + (y2 - y1) // 4, x2, y2 - 10], radius=12, fill=COLOURS[name])
             draw.ellipse([x1 + 10, y2 - 25, x1 + 40, y2 + 5], fill=(30, 30, 30))
             draw.ellipse([x2 - 40, y2 - 25, x2 - 10, y2 + 5], fill=(30, 30, 30))
-    return image
+    return np.asarray(image)
+
+
+def write_scene_video(path: Path) -> Path:
+    """The scene as an H.264 clip: second ``s`` shows ``SCENE[s]``, a keyframe every second."""
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
+        stream.codec_context.options = {"preset": "ultrafast", "g": str(FPS), "sc_threshold": "0"}
+        for i in range(len(SCENE) * FPS):
+            frame = av.VideoFrame.from_ndarray(_scene_image(SCENE[i // FPS], i / FPS), format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, FPS)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
 
 
 def _mask(box: tuple[int, int, int, int]) -> np.ndarray:
@@ -64,112 +104,94 @@ def _mask(box: tuple[int, int, int, int]) -> np.ndarray:
     return ((xx - cx) / rx) ** 2 + ((yy - cy) / ry) ** 2 <= 1
 
 
-def _jpeg(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=85)
-    return buffer.getvalue()
+class ScenePredictor:
+    """A predictor (the interface run_video drives) that finds exactly the scene's objects."""
 
+    def __init__(self) -> None:
+        self.spec = get_spec("maskrcnn")
+        self.classes = self.spec.classes
+        self.weights_info = {
+            "weights": "scene",
+            "weights_source": "tests/api/viewer_job.py",
+            "random_weights": False,
+        }
+        self.device = "cpu"
+        self.precision = "fp32"
 
-def seed_viewer_job(resources: ApiResources, tmp_dir: Path, job_id: str = "7" * 32) -> SeededJob:
-    prefix = f"jobs/{job_id}"
-    bucket = resources.results_bucket
-    frames: list[FrameResult] = []
-    thumbnails: list[Image.Image] = []
-    rng = np.random.default_rng(3)
-    for second, boxes in enumerate(SCENE):
-        index = second * 30
-        image = _scene_image(boxes, float(second))
-        detections = Detections(
-            xyxy=np.array([b for _, b in boxes], np.float32).reshape(-1, 4),
-            labels=np.array([CLASS_IDS[n] for n, _ in boxes], np.int64),
-            scores=rng.uniform(0.55, 0.99, len(boxes)).astype(np.float32),
-            class_names=[n for n, _ in boxes],
-            masks=[mask_to_rle(_mask(b)) for _, b in boxes],
-        )
-        frames.append(
-            FrameResult(index, float(second), WIDTH, HEIGHT, detections=detections, keyframe=second % 2 == 0)
-        )
-        if second != len(SCENE) - 1:
-            resources.s3.put_object(
-                Bucket=bucket, Key=f"{prefix}/artifacts/frames/frame_{index:06d}.jpg", Body=_jpeg(image)
+    def predict(self, frames: list[SampledFrame], *, with_masks: bool = True) -> list[FrameResult]:
+        results = []
+        rng = np.random.default_rng(3)
+        for frame in frames:
+            boxes = SCENE[round(frame.timestamp)]
+            detections = Detections(
+                xyxy=np.array([b for _, b in boxes], np.float32).reshape(-1, 4),
+                labels=np.array([CLASS_IDS[n] for n, _ in boxes], np.int64),
+                scores=rng.uniform(0.55, 0.99, len(boxes)).astype(np.float32),
+                class_names=[n for n, _ in boxes],
+                masks=[mask_to_rle(_mask(b)) for _, b in boxes] if with_masks else None,
             )
-        thumbnails.append(image.resize((WIDTH // 4, HEIGHT // 4)))
+            results.append(FrameResult.from_frame(frame, detections=detections))
+        return results
 
-    sheet = Image.new("RGB", (3 * WIDTH // 4, 2 * HEIGHT // 4), (40, 40, 40))
-    for i, thumb in enumerate(thumbnails):
-        sheet.paste(thumb, ((i % 3) * WIDTH // 4, (i // 3) * HEIGHT // 4))
-    buffer = io.BytesIO()
-    sheet.save(buffer, "PNG")
-    resources.s3.put_object(
-        Bucket=bucket, Key=f"{prefix}/artifacts/contact_sheet.png", Body=buffer.getvalue()
-    )
-    preview = write_video(tmp_dir / "preview.mp4", seconds=2, fps=10, width=320, height=180, gop=10)
-    resources.s3.put_object(
-        Bucket=bucket, Key=f"{prefix}/artifacts/preview.mp4", Body=preview.path.read_bytes()
+
+def job_chain(resources: ApiResources) -> JobChain:
+    """The producers, writing to the API tests' table and buckets."""
+    return JobChain.on_moto(
+        resources.dynamodb.meta.endpoint_url,
+        jobs_table=resources.table,
+        input_bucket=resources.input_bucket,
+        results_bucket=resources.results_bucket,
     )
 
-    counts: dict[str, int] = {}
-    for _, boxes in enumerate(SCENE):
-        for name, _box in boxes:
-            counts[name] = counts.get(name, 0) + 1
-    summary = RunSummary(
-        video={"uri": "s3://input/incoming/street.mp4", "width": WIDTH, "height": HEIGHT, "fps": 30.0,
-               "duration": 6.0, "frame_count": 180, "rotation": 0, "codec": "h264"},
-        model={"name": "maskrcnn", "task": "instance_segmentation", "weights": "pretrained",
-               "weights_source": "torchvision", "random_weights": False, "device": "cuda:0",
-               "precision": "bf16"},
-        params={"model": "maskrcnn", "sampling": {"fps": 1.0}},
-        frames_sampled=len(frames),
-        detections_total=sum(counts.values()),
-        counts_per_class=counts,
-        timings={"decode": 0.4, "inference": 2.1},
-        artifacts={
-            "contact_sheet": f"s3://{bucket}/{prefix}/artifacts/contact_sheet.png",
-            "preview": f"s3://{bucket}/{prefix}/artifacts/preview.mp4",
-            "frame_images": f"s3://{bucket}/{prefix}/artifacts/frames/",
-        },
-    )  # fmt: skip
-    output = resources.put_json(f"{prefix}/output/{job_id}.out", result_document(summary, frames))
-    resources.put_job(
-        job_id=job_id,
-        status="SUCCEEDED",
-        route="async",
-        source="s3://input/incoming/street.mp4",
-        params={"model": "maskrcnn", "sampling": {"fps": 1.0}},
-        created_at="2026-11-01T12:00:00.000Z",
-        updated_at="2026-11-01T12:00:41.500Z",
-        status_history=[
-            {"status": "QUEUED", "at": "2026-11-01T12:00:00.000Z"},
-            {"status": "RUNNING", "at": "2026-11-01T12:00:05.000Z"},
-            {"status": "SUCCEEDED", "at": "2026-11-01T12:00:41.500Z"},
-        ],
-        durations={"queued_seconds": 5.0, "run_seconds": 36.5},
-        output_location=output,
-        summary=summary.to_json(),
+
+def finish_async_job(
+    resources: ApiResources, run_dir: Path, summary: RunSummary, key: str, options: dict[str, str]
+) -> FinishedJob:
+    """The dispatcher records the upload of ``key`` (with ``options`` as its metadata); the worker's
+    output_fn uploads ``run_dir`` and answers; the results handler records what the endpoint notifies."""
+    chain = job_chain(resources)
+    queued = chain.upload(key, **options)
+    store = ArtifactStore(resources.results_bucket, JOBS_PREFIX, client=resources.s3)
+    body = output_fn(
+        summary, run_dir, job_id=queued.job_id, store=store, max_response_bytes=DEFAULT_MAX_RESPONSE_BYTES
     )
-    resources.put_job(
-        job_id="8" * 32,
-        status="RUNNING",
-        route="processing",
-        source="s3://input/incoming/long-drive.mp4",
-        created_at="2026-11-01T12:05:00.000Z",
-        updated_at="2026-11-01T12:06:00.000Z",
-        progress={
-            "part-1.mp4": {"frames_done": 300, "frames_total": 500},
-            "part-2.mp4": {"frames_done": 120, "frames_total": 500},
-        },
+    key = f"{ASYNC_OUTPUT_PATH}/{uuid.uuid4()}.out"
+    resources.s3.put_object(Bucket=resources.results_bucket, Key=key, Body=body)
+    chain.complete_async(queued, s3_uri(resources.results_bucket, key))
+    return FinishedJob(job_id=queued.job_id, body=body, run_dir=run_dir)
+
+
+def seed_viewer_job(resources: ApiResources, tmp_dir: Path) -> SeededJob:
+    """Three jobs, oldest first: an upload that failed, the street scene that succeeded, and a
+    Processing job still running with progress reports (420 of 1000 frames)."""
+    chain = job_chain(resources)
+    failed = chain.fail_async(chain.upload("incoming/notes.mp4"), "not a video: no video stream")
+    options = RunOptions(
+        model="maskrcnn",
+        weights="scene",
+        sampling=SamplingParams(fps=1.0),
+        include=frozenset({"masks", "frames", "contact_sheet", "preview"}),
     )
-    resources.put_job(
-        job_id="9" * 32,
-        status="FAILED",
-        route="async",
-        source="s3://input/incoming/notes.mp4",
-        reason="not a video: no video stream",
-        created_at="2026-11-01T11:55:00.000Z",
-        updated_at="2026-11-01T11:55:03.000Z",
+    run_dir = tmp_dir / "run"
+    key = "incoming/street.mp4"
+    summary = run_video(
+        write_scene_video(tmp_dir / "street.mp4"),
+        options=options,
+        out_dir=run_dir,
+        predictor=ScenePredictor(),  # type: ignore[arg-type]
+        video_uri=s3_uri(resources.input_bucket, key),
     )
+    frames = list(read_frames_jsonl(run_dir / FRAMES_FILE))
+    without_image = frames[-1].frame_index
+    (run_dir / FRAMES_DIR / f"{frame_stem(without_image)}.jpg").unlink()  # a frame without its photo
+    finished = finish_async_job(resources, run_dir, summary, key, {"model": "maskrcnn", "fps": "1"})
+    running = chain.processing_started(chain.upload("incoming/long-drive.mp4", route="processing"))
+    chain.report_progress(running, "part-1.mp4", 300, 500)
+    chain.report_progress(running, "part-2.mp4", 120, 500)
     return SeededJob(
-        job_id=job_id,
-        boxes_per_frame={second * 30: len(boxes) for second, boxes in enumerate(SCENE)},
-        frame_without_image=(len(SCENE) - 1) * 30,
+        job_id=finished.job_id,
+        boxes_per_frame={f.frame_index: len(f.detections or []) for f in frames},
+        frame_without_image=without_image,
+        running_job_id=running.job_id,
+        failed_job_id=failed.job_id,
     )

@@ -1,22 +1,31 @@
-"""Weights: checkpoints the tests write (state_dict and model.tar.gz), and offline pretrained."""
+"""Weights: checkpoints the tests write (state_dict and model.tar.gz), offline pretrained, and `auto`'s
+bounded download of a checkpoint served from loopback."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import tarfile
+import threading
+import time
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from reelsight.errors import ModelError
+from reelsight import envvars
+from reelsight.errors import ModelError, ParamError
 from reelsight.frames import FrameTransform, SampledFrame
+from reelsight.local.supervisor import LocalOptions, resolve_weights
 from reelsight.models import load_predictor
 from reelsight.models.registry import get_spec
-from reelsight.models.weights import build_random, builder_kwargs
+from reelsight.models.weights import build_random, builder_kwargs, download_limits, pretrained_weights
 
 
 def _frame() -> SampledFrame:
@@ -201,3 +210,203 @@ def test_checkpoint_with_training_aux_head_loads_and_skips_it(tmp_path: Path) ->
     predictor = load_predictor("deeplabv3_mobilenet_v3", weights=str(path))
     assert predictor.module.aux_classifier is None  # type: ignore[attr-defined]
     assert torch.equal(_state(predictor)["classifier.4.weight"], net.state_dict()["classifier.4.weight"])
+
+
+# --- `auto`: the pretrained checkpoint downloaded from a loopback server, with its failures -------------
+
+SERVED_SEED = 5
+
+
+@dataclass
+class CheckpointServer:
+    """Serves one checkpoint, named by torch hub's hash convention, as ``mode`` says."""
+
+    body: bytes
+    name: str
+    url: str = ""
+    mode: str = "ok"  # ok | silent (never answers) | stall (stops mid-body) | trickle | truncate | corrupt
+    requests: list[str] = field(default_factory=list)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    def respond(self, handler: BaseHTTPRequestHandler) -> None:
+        self.requests.append(handler.path)
+        if handler.path != f"/{self.name}":
+            handler.send_error(404)
+            return
+        if self.mode == "silent":
+            self.release.wait(60)
+            return
+        body = self.body
+        if self.mode == "corrupt":
+            body = body[:1000] + bytes(b ^ 0xFF for b in body[1000:1016]) + body[1016:]
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        if self.mode == "trickle":  # 4 KiB every 20 ms: never idle for long, never done
+            for start in range(0, len(body), 4096):
+                if self.release.wait(0.02):
+                    return
+                handler.wfile.write(body[start : start + 4096])
+                handler.wfile.flush()
+        if self.mode in ("stall", "truncate"):
+            handler.wfile.write(body[: len(body) // 3])
+            handler.wfile.flush()
+            if self.mode == "stall":
+                self.release.wait(60)
+            return  # HTTP/1.0: the connection closes, short of Content-Length
+        handler.wfile.write(body)
+
+
+@pytest.fixture(scope="module")
+def served_checkpoint() -> tuple[bytes, str]:
+    """A real ssdlite state_dict (random init), saved as torchvision saves its COCO checkpoint."""
+    state = _random_state("ssdlite", SERVED_SEED)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    body = buffer.getvalue()
+    return body, f"ssdlite320_mobilenet_v3_large_coco-{hashlib.sha256(body).hexdigest()[:8]}.pth"
+
+
+@pytest.fixture()
+def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty TORCH_HOME, no proxy, and a short network timeout; returns the checkpoints folder."""
+    home = tmp_path / "torch-home"
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    for var in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv(envvars.WEIGHTS_DOWNLOAD_TIMEOUT, "1")
+    return home / "hub" / "checkpoints"
+
+
+@pytest.fixture()
+def server(
+    served_checkpoint: tuple[bytes, str], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[CheckpointServer]:
+    """The loopback server, and ssdlite's DEFAULT weights pointed at it."""
+    body, name = served_checkpoint
+    state = CheckpointServer(body=body, name=name)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state.respond(self)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{httpd.server_address[1]}/{name}"
+    monkeypatch.setattr(pretrained_weights(get_spec("ssdlite")).value, "url", state.url)
+    try:
+        yield state
+    finally:
+        state.release.set()
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_auto_downloads_into_torch_home_and_loads_it(hub: Path, server: CheckpointServer) -> None:
+    predictor = load_predictor("ssdlite", weights="auto", score_threshold=0.0)
+    assert predictor.weights_info == {
+        "weights": "pretrained",
+        "weights_source": "torchvision:SSDLite320_MobileNet_V3_Large_Weights.COCO_V1",
+        "random_weights": False,
+    }
+    assert server.requests == [f"/{server.name}"]
+    assert sorted(p.name for p in hub.iterdir()) == [server.name]  # no temporary file left
+    assert (hub / server.name).read_bytes() == server.body
+    reference = load_predictor("ssdlite", weights="random", seed=SERVED_SEED, score_threshold=0.0)
+    for key, value in _state(reference).items():
+        assert torch.equal(value, _state(predictor)[key]), key
+
+
+@pytest.mark.parametrize("mode", ["silent", "stall"])
+def test_auto_gives_up_on_a_stalled_server_within_the_timeout(
+    hub: Path, server: CheckpointServer, mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.mode = mode
+    started = time.monotonic()
+    predictor = load_predictor("ssdlite", weights="auto")
+    elapsed = time.monotonic() - started
+    assert elapsed < 8, f"took {elapsed:.1f}s with a 1s timeout (the server stalls for 60s)"
+    assert predictor.weights_info["random_weights"] is True
+    assert "FALLING BACK TO RANDOM WEIGHTS for ssdlite" in caplog.text
+    assert f"no data for 1s ({envvars.WEIGHTS_DOWNLOAD_TIMEOUT})" in caplog.text
+    assert server.url in caplog.text
+    assert list(hub.iterdir()) == []
+
+
+def test_auto_stops_a_download_that_outlasts_its_time(
+    hub: Path, server: CheckpointServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.mode = "trickle"  # data keeps coming, so only the cap on the whole download ends it
+    monkeypatch.setenv(envvars.WEIGHTS_DOWNLOAD_MAX_SECONDS, "0.5")
+    started = time.monotonic()
+    predictor = load_predictor("ssdlite", weights="auto")
+    assert time.monotonic() - started < 8
+    assert predictor.weights_info["random_weights"] is True
+    assert f"not done after 0.5s ({envvars.WEIGHTS_DOWNLOAD_MAX_SECONDS})" in caplog.text
+    assert list(hub.iterdir()) == []
+
+
+@pytest.mark.parametrize(("mode", "reason"), [("corrupt", "bad checksum"), ("truncate", "truncated")])
+def test_auto_rejects_a_corrupt_download_and_leaves_no_file(
+    hub: Path, server: CheckpointServer, mode: str, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.mode = mode
+    predictor = load_predictor("ssdlite", weights="auto")
+    assert predictor.weights_info["random_weights"] is True
+    assert "fallback" in predictor.weights_info["weights_source"]
+    assert reason in caplog.text and "FALLING BACK TO RANDOM WEIGHTS" in caplog.text
+    assert list(hub.iterdir()) == []
+    with pytest.raises(ModelError, match=reason):  # pretrained, without the fallback, fails the same way
+        load_predictor("ssdlite", weights="pretrained")
+
+
+def test_cached_checkpoint_is_used_without_network(hub: Path, server: CheckpointServer) -> None:
+    hub.mkdir(parents=True)
+    (hub / server.name).write_bytes(server.body)
+    server.mode = "silent"  # a request would stall the test and then fall back
+    for weights in ("auto", "pretrained"):
+        predictor = load_predictor("ssdlite", weights=weights)
+        assert predictor.weights_info["random_weights"] is False
+    assert server.requests == []
+
+
+def test_offline_auto_falls_back_at_once(offline: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The real URL through a proxy that refuses connections: no wait for the timeout."""
+    started = time.monotonic()
+    predictor = load_predictor("ssdlite", weights="auto")
+    assert time.monotonic() - started < 10
+    assert predictor.weights_info["random_weights"] is True
+    assert "FALLING BACK TO RANDOM WEIGHTS for ssdlite" in caplog.text
+    assert not list(offline.rglob("*.pth")) and not list(offline.rglob("*.partial"))
+
+
+def test_local_stack_auto_downloads_else_falls_back(
+    hub: Path, server: CheckpointServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    options = LocalOptions(state_dir=str(tmp_path / "state"), model="ssdlite", weights="auto")
+    server.mode = "truncate"
+    said: list[str] = []
+    assert resolve_weights(options, said.append) == ("random", True)
+    assert "FALLING BACK TO RANDOM WEIGHTS for ssdlite" in caplog.text
+    assert said == ["no pretrained weights for ssdlite in the torch hub cache: downloading them"]
+    server.mode = "ok"
+    assert resolve_weights(options, said.append) == ("pretrained", False)
+    assert (hub / server.name).read_bytes() == server.body
+    requests = len(server.requests)
+    assert resolve_weights(options, said.append) == ("pretrained", False)  # cached: no request
+    assert len(server.requests) == requests == 2
+
+
+def test_download_limits_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(envvars.WEIGHTS_DOWNLOAD_TIMEOUT, raising=False)
+    monkeypatch.setenv(envvars.WEIGHTS_DOWNLOAD_MAX_SECONDS, "120")
+    assert download_limits() == (20.0, 120.0)
+    for bad in ("0", "-1", "soon", "inf", "nan"):
+        monkeypatch.setenv(envvars.WEIGHTS_DOWNLOAD_TIMEOUT, bad)
+        with pytest.raises(ParamError, match=envvars.WEIGHTS_DOWNLOAD_TIMEOUT):
+            download_limits()

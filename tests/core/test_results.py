@@ -17,10 +17,11 @@ from reelsight.results import (
     FramesWriter,
     RunSummary,
     SemanticResult,
+    ShortSummary,
+    Timings,
     mask_to_rle,
     read_frames_jsonl,
     read_summary,
-    result_document,
     rle_to_mask,
     write_summary,
 )
@@ -132,7 +133,7 @@ def test_summary_round_trip_and_atomic_write(tmp_path: Path) -> None:
         frames_sampled=5,
         detections_total=7,
         counts_per_class={"person": 7},
-        timings={"decode": 0.123456789},
+        timings=Timings(decode=0.123456789),
         warnings=["w"],
         artifacts={"frames": "frames.jsonl"},
     )
@@ -153,13 +154,74 @@ def test_summary_from_json_ignores_unknown_fields() -> None:
     assert back.status == "failed" and back.error == "boom"
 
 
-def test_result_document() -> None:
+def _ran(**changes: object) -> RunSummary:
+    summary = RunSummary(
+        video={"uri": "s3://b/k.mp4", "duration": 5.0},
+        model={"name": "maskrcnn", "task": "instance_segmentation", "random_weights": True},
+        frames_sampled=5,
+        detections_total=7,
+        counts_per_class={"person": 6, "car": 1},
+        timings=Timings(total=2.5, decode=0.5, inference=1.75, inference_per_frame=0.35),
+        warnings=[f"warning {i}" for i in range(8)],
+        artifacts={"frames": "s3://r/jobs/j/artifacts/frames.jsonl"},
+    )
+    for name, value in changes.items():
+        setattr(summary, name, value)
+    return summary
+
+
+def test_output_body_is_the_summary_and_an_older_document_still_reads() -> None:
+    summary = _ran()
+    assert RunSummary.from_output(json.loads(json.dumps(summary.to_json()))) == summary
     frame = FrameResult(frame_index=3, timestamp=0.1, width=4, height=4, detections=Detections.empty())
-    doc = result_document(RunSummary(frames_sampled=1), [frame])
-    assert doc["schema_version"] == SCHEMA_VERSION
-    assert doc["summary"]["frames_sampled"] == 1
-    assert doc["frames"][0]["frame_index"] == 3
-    json.dumps(doc)
+    # What workers answered before the frames left the body.
+    older = {"schema_version": SCHEMA_VERSION, "summary": summary.to_json(), "frames": [frame.to_json()]}
+    assert RunSummary.from_output(older) == summary
+    for not_a_summary in ({"frames": []}, {"summary": "x"}, [summary.to_json()], None):
+        with pytest.raises(ValueError, match="not a run summary"):
+            RunSummary.from_output(not_a_summary)
+
+
+def test_short_form_keeps_the_job_level_figures() -> None:
+    summary = _ran(status="partial", partial=True, error=None)
+    short = summary.short()
+    assert short.to_json() == {
+        "schema_version": SCHEMA_VERSION,
+        "status": "partial",
+        "frames_sampled": 5,
+        "detections_total": 7,
+        "counts_per_class": {"person": 6, "car": 1},
+        "model": "maskrcnn",
+        "random_weights": True,
+        "partial": True,
+        "error": None,
+        "timings": summary.timings.to_json(),
+        "artifacts": {"frames": "s3://r/jobs/j/artifacts/frames.jsonl"},
+        "warnings": [f"warning {i}" for i in range(5)],
+    }
+    assert ShortSummary.from_json(json.loads(json.dumps(short.to_json()))) == short
+    assert ShortSummary.from_json(summary.to_json()) == short  # a full summary is shortened
+
+
+def test_short_form_reads_records_of_an_older_results_handler() -> None:
+    older = {"frames_sampled": 4, "detections_total": 2, "counts_per_class": {"car": 2}, "status": "ok",
+             "partial": False, "approximate": False, "model": "ssdlite", "random_weights": True,
+             "video_duration": 4.0, "artifacts": {}, "warnings": ["w"]}  # fmt: skip
+    short = ShortSummary.from_json(older)
+    assert (short.frames_sampled, short.model, short.random_weights, short.warnings) == (
+        4,
+        "ssdlite",
+        True,
+        ["w"],
+    )
+    assert short.timings == Timings() and short.error is None
+
+
+def test_timings_read_only_the_pipelines_phases() -> None:
+    timings = Timings.from_json({"total": 3, "decode": "0.5", "inference": -1, "queued": 9.0, "write": True})
+    assert timings == Timings(total=3.0)
+    assert Timings(decode=0.123456789).to_json()["decode"] == 0.1235
+    assert Timings.from_json(None) == Timings()
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (7, 5), (187, 333), (64, 64)])

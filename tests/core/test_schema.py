@@ -18,8 +18,8 @@ from reelsight.results import (
     FramesWriter,
     RunSummary,
     SemanticResult,
+    Timings,
     mask_to_rle,
-    result_document,
     write_summary,
 )
 from reelsight.testing.videos import WrittenVideo
@@ -39,6 +39,11 @@ def frame_schema(repo_root: Path) -> jsonschema.Draft202012Validator:
 @pytest.fixture(scope="module")
 def summary_schema(repo_root: Path) -> jsonschema.Draft202012Validator:
     return _validator(repo_root, "summary.schema.json")
+
+
+@pytest.fixture(scope="module")
+def short_schema(repo_root: Path) -> jsonschema.Draft202012Validator:
+    return _validator(repo_root, "short-summary.schema.json")
 
 
 def _frames() -> list[FrameResult]:
@@ -87,7 +92,7 @@ def _summary(clip: WrittenVideo) -> RunSummary:
         frames_sampled=3,
         detections_total=1,
         counts_per_class={"person": 1},
-        timings={"decode": 0.2, "inference": 1.5, "total": 1.9},
+        timings=Timings(decode=0.2, inference=1.5, total=1.9),
         warnings=["random weights"],
         artifacts={"frames": "frames.jsonl", "summary": "summary.json"},
     )
@@ -115,13 +120,23 @@ def test_summary_matches_schema(tmp_path: Path, clip_5s: WrittenVideo, summary_s
     assert _errors(summary_schema, failed.to_json()) == []
 
 
-def test_result_document_parts_match(clip_5s: WrittenVideo, frame_schema: Any, summary_schema: Any) -> None:
-    doc = json.loads(json.dumps(result_document(_summary(clip_5s), _frames())))
-    assert _errors(summary_schema, doc["summary"]) == []
-    assert all(_errors(frame_schema, frame) == [] for frame in doc["frames"])
+def test_output_body_is_a_summary_and_its_short_form_matches(
+    tmp_path: Path, clip_5s: WrittenVideo, summary_schema: Any, short_schema: Any
+) -> None:
+    from reelsight.worker.handler import output_fn
+
+    with FramesWriter(tmp_path / "frames.jsonl") as writer:
+        writer.write_all(_frames())
+    body = json.loads(
+        output_fn(_summary(clip_5s), tmp_path, job_id="j", store=None, max_response_bytes=10**6)
+    )
+    assert _errors(summary_schema, body) == []
+    short = RunSummary.from_output(body).short().to_json()
+    assert _errors(short_schema, short) == []
+    assert _errors(short_schema, RunSummary(status="failed", error="boom").short().to_json()) == []
 
 
-def test_schemas_reject_drift(frame_schema: Any, summary_schema: Any) -> None:
+def test_schemas_reject_drift(frame_schema: Any, summary_schema: Any, short_schema: Any) -> None:
     good = _frames()[0].to_json()
     missing = {k: v for k, v in good.items() if k != "timestamp"}
     assert _errors(frame_schema, missing)
@@ -135,3 +150,8 @@ def test_schemas_reject_drift(frame_schema: Any, summary_schema: Any) -> None:
     summary = RunSummary().to_json()
     assert _errors(summary_schema, summary | {"status": "done"})
     assert _errors(summary_schema, summary | {"schema_version": "2.0"})
+    assert _errors(summary_schema, summary | {"timings": {**summary["timings"], "queued_seconds": 1.0}})
+    assert _errors(summary_schema, summary | {"frames": []})  # frames live in frames.jsonl only
+    short = RunSummary().short().to_json()
+    assert _errors(short_schema, short | {"model": {"name": "maskrcnn"}})
+    assert _errors(short_schema, short | {"video_duration": 5.0})

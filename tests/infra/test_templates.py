@@ -12,8 +12,10 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from reelsight import envvars
-from stacks.config import BATCH_PREFIX, ROLE_METADATA_KEY, UPLOAD_PREFIX, VIDEO_SUFFIXES
+from reelsight.contract.names import ROLE_METADATA_KEY, VIDEO_SUFFIXES, WATCHED_PREFIXES
+from reelsight.contract.processing import ProcessingJobDefinition
 from stacks.data_stack import PINNED_LOGICAL_IDS
+from stacks.pipeline_stack import PINNED_LOGICAL_IDS as PIPELINE_PINNED_LOGICAL_IDS
 from tests.infra.synth import Synthesized
 
 DATA, NETWORK, API, PIPELINE = "ReelsightData", "ReelsightNetwork", "ReelsightApi", "ReelsightPipeline"
@@ -210,6 +212,46 @@ def test_stateful_logical_ids_are_pinned(synthesized: Synthesized) -> None:
         assert resources[logical_id]["DeletionPolicy"] == "Retain"
 
 
+def test_pipeline_queues_functions_and_log_groups_keep_their_logical_ids(synthesized: Synthesized) -> None:
+    """The IDs they had when one construct built both Lambdas: a new ID would replace the resource."""
+    resources = synthesized.resources(PIPELINE)
+    assert PIPELINE_PINNED_LOGICAL_IDS == {
+        "dispatcher_function": "FunctionsDispatcher9716EDF0",
+        "dispatcher_log_group": "FunctionsDispatcherLogsCE580B9D",
+        "results_function": "FunctionsResults249330AF",
+        "results_log_group": "FunctionsResultsLogs9C413DF3",
+        "results_queue": "FunctionsResultsQueueE4DD63C0",
+        "results_dead_letter_queue": "FunctionsResultsDeadLetterQueue5E0E1F02",
+    }
+    expected = {
+        "dispatcher_function": ("AWS::Lambda::Function", "dispatch-function"),
+        "dispatcher_log_group": ("AWS::Logs::LogGroup", None),
+        "results_function": ("AWS::Lambda::Function", "results-function"),
+        "results_log_group": ("AWS::Logs::LogGroup", None),
+        "results_queue": ("AWS::SQS::Queue", "results-queue"),
+        "results_dead_letter_queue": ("AWS::SQS::Queue", "results-dead-letter-queue"),
+    }
+    for name, logical_id in PIPELINE_PINNED_LOGICAL_IDS.items():
+        resource = resources[logical_id]
+        role = (resource.get("Metadata") or {}).get(ROLE_METADATA_KEY)
+        assert (resource["Type"], role) == expected[name], name
+    # Their roles, policies, event source mappings, subscriptions and queue policies keep theirs too.
+    for logical_id in (
+        "FunctionsDispatcherServiceRoleF35D7F00",
+        "FunctionsDispatcherServiceRoleDefaultPolicy4B14D467",
+        "FunctionsDispatcherSqsEventSourceReelsightPipelineUploadQueue8B3E6B1D9B1428FF",
+        "FunctionsResultsServiceRole6D5BB4A7",
+        "FunctionsResultsServiceRoleDefaultPolicyD16480D7",
+        "FunctionsResultsSqsEventSourceReelsightPipelineFunctionsResultsQueueC5DCAB7D46288D00",
+        "FunctionsResultsQueuePolicy002C8F7B",
+        "FunctionsResultsDeadLetterQueuePolicy265E9DF7",
+        "FunctionsResultsQueueReelsightPipelineTopicsAsyncSuccess9CB254B1047948B2",
+        "FunctionsResultsQueueReelsightPipelineTopicsAsyncError153DD1E507FBF636",
+        "FunctionsProcessingStateChange6A2527AE",
+    ):
+        assert logical_id in resources, logical_id
+
+
 def test_key_policy_lets_services_use_the_key(synthesized: Synthesized) -> None:
     key = synthesized.resources(DATA)["DataKey"]["Properties"]
     assert key["EnableKeyRotation"] is True
@@ -282,18 +324,19 @@ def test_tables(synthesized: Synthesized) -> None:
         assert props["SSESpecification"]["SSEType"] == "KMS"
 
 
-def test_upload_notifications_cover_every_prefix_and_suffix(synthesized: Synthesized) -> None:
+def test_upload_notifications_are_one_per_prefix_with_no_suffix_filter(synthesized: Synthesized) -> None:
+    """S3 suffix filters match literally (CLIP.MP4 would raise no event): the dispatcher decides instead."""
     _, notifications = one(synthesized.resources(DATA, "Custom::S3BucketNotifications"))
     props = notifications["Properties"]
     assert props["BucketName"] == {"Ref": "InputBucket"}
-    configs = props["NotificationConfiguration"]["QueueConfigurations"]
-    seen = set()
+    notification = props["NotificationConfiguration"]
+    assert set(notification) == {"QueueConfigurations"}
+    configs = notification["QueueConfigurations"]
     for config in configs:
         assert config["Events"] == ["s3:ObjectCreated:*"]
         assert config["QueueArn"] == {"Fn::GetAtt": ["UploadQueue", "Arn"]}
-        rules = {r["Name"]: r["Value"] for r in config["Filter"]["Key"]["FilterRules"]}
-        seen.add((rules["prefix"], rules["suffix"]))
-    assert seen == {(p, s) for p in (UPLOAD_PREFIX, BATCH_PREFIX) for s in VIDEO_SUFFIXES}
+    rules = [config["Filter"]["Key"]["FilterRules"] for config in configs]
+    assert rules == [[{"Name": "prefix", "Value": prefix}] for prefix in WATCHED_PREFIXES]
 
 
 def test_upload_queue_redrive_and_visibility(synthesized: Synthesized) -> None:
@@ -370,22 +413,52 @@ def test_lambda_configuration(synthesized: Synthesized) -> None:
         envvars.ASYNC_MAX_BYTES,
         envvars.INVOCATION_TIMEOUT_SECONDS,
         envvars.REQUEST_TTL_SECONDS,
-        envvars.PROCESSING_ROLE_ARN,
-        envvars.PROCESSING_IMAGE_URI,
-        envvars.PROCESSING_INSTANCE_TYPE,
-        envvars.PROCESSING_INSTANCE_COUNT,
-        envvars.PROCESSING_SUBNET_IDS,
-        envvars.PROCESSING_SECURITY_GROUP_IDS,
-        envvars.KMS_KEY_ARN,
+        envvars.PROCESSING_JOB_DEFINITION,
         envvars.RESULTS_TOPIC_ARN,
-        envvars.API_URL,
         "POWERTOOLS_SERVICE_NAME",
         "POWERTOOLS_METRICS_NAMESPACE",
     ):
         assert name in env, name
     assert env[envvars.UPLOAD_PREFIX] == "incoming/"
     assert env[envvars.VIDEO_SUFFIXES] == ",".join(VIDEO_SUFFIXES)
-    assert env[envvars.API_URL] == "http://api.reelsight.internal:8000"
+    # The Processing job's settings travel in its definition only.
+    assert not {envvars.API_URL, envvars.API_TOKEN_SECRET_ARN} & set(env)
+    assert [name for name in env if name.startswith("REELSIGHT_PROCESSING_")] == [
+        envvars.PROCESSING_JOB_DEFINITION
+    ]
+
+
+def _parsed_with_intrinsics(value: Any) -> dict[str, Any]:
+    """A JSON object written by to_json_string (text joined with intrinsics); each intrinsic becomes the
+    JSON text of itself, so the object parses and each reference can be compared."""
+    _, parts = value["Fn::Join"]
+    text = "".join(part if isinstance(part, str) else json.dumps(json.dumps(part))[1:-1] for part in parts)
+    return dict(json.loads(text))
+
+
+def test_dispatcher_gets_the_processing_job_definition_from_the_config(synthesized: Synthesized) -> None:
+    _, role_id, _ = by_role(synthesized, "processing-role")
+    _, _, dispatcher = by_role(synthesized, "dispatch-function")
+    props = dispatcher["Properties"]
+    fields = _parsed_with_intrinsics(props["Environment"]["Variables"][envvars.PROCESSING_JOB_DEFINITION])
+    definition = ProcessingJobDefinition.from_json(json.dumps(fields))  # every field, of the right type
+    outputs = synthesized.templates[PIPELINE]["Outputs"]
+
+    def reference(field: str) -> Any:
+        return json.loads(fields[field])
+
+    assert reference("role_arn") == {"Fn::GetAtt": [role_id, "Arn"]}
+    assert reference("image_uri") == outputs["WorkerImageUri"]["Value"]
+    assert reference("mxnet_image_uri") == outputs["SegmentationImageUri"]["Value"]
+    assert (definition.instance_type, definition.instance_count) == ("ml.g4dn.xlarge", 1)
+    assert (definition.volume_size_gb, definition.max_runtime_seconds) == (100, 86400)
+    assert reference("results_bucket") == {"Fn::ImportValue": "ReelsightData-ResultsBucketName"}
+    assert reference("kms_key_arn") == {"Fn::ImportValue": "ReelsightData-DataKeyArn"}
+    assert [json.loads(s) for s in definition.subnet_ids] == props["VpcConfig"]["SubnetIds"]
+    (security_group,) = definition.security_group_ids
+    assert "NetworkProcessingSecurityGroup" in security_group
+    assert definition.api_url == "http://api.reelsight.internal:8000"
+    assert "ApiToken" in fields["api_token_secret_arn"]
 
 
 def test_lambda_bundle_holds_only_python_sources(synthesized: Synthesized, repo_root: Path) -> None:

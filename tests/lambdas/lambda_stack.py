@@ -8,16 +8,18 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import boto3
 import pytest
 
 from lambdas.common.clients import Clients, set_clients
-from lambdas.common.context import LocalContext
-from lambdas.common.jobs import STATUS_INDEX
 from reelsight import envvars
+from reelsight.contract.jobs import JobsTable
+from reelsight.contract.names import STATUS_INDEX
+from reelsight.contract.processing import ProcessingJobDefinition
+from reelsight.local.lambda_context import LocalLambdaContext
 from reelsight.testing.moto_server import MotoServer
 
 ROLE_ARN = "arn:aws:iam::123456789012:role/reelsight-processing"
@@ -25,7 +27,21 @@ IMAGE_URI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/reelsight-worker:test"
 MXNET_IMAGE_URI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/reelsight-mxnet:test"
 
 
-class FakeContext(LocalContext):
+def processing_job(results_bucket: str, **changes: Any) -> ProcessingJobDefinition:
+    """The test deployment's Processing job definition, as the CDK app hands it to the dispatcher."""
+    definition = ProcessingJobDefinition(
+        role_arn=ROLE_ARN,
+        image_uri=IMAGE_URI,
+        mxnet_image_uri=MXNET_IMAGE_URI,
+        instance_type="ml.g5.2xlarge",
+        results_bucket=results_bucket,
+        subnet_ids=("subnet-aaa", "subnet-bbb"),
+        security_group_ids=("sg-123",),
+    )
+    return replace(definition, **changes)
+
+
+class FakeContext(LocalLambdaContext):
     """The in-process Lambda context, named for the tests."""
 
 
@@ -80,9 +96,9 @@ class Stack:
         return envelopes
 
     def job(self, job_id: str) -> dict[str, Any] | None:
-        from lambdas.common.jobs import JobStore
-
-        return JobStore(self.client("dynamodb"), self.jobs_table).get(job_id)
+        """The job as a plain item, read through the jobs table's contract."""
+        record = JobsTable(self.client("dynamodb"), self.jobs_table).get(job_id)
+        return record.to_item() if record else None
 
 
 def sqs_event(
@@ -177,12 +193,7 @@ def stack(aws_env: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stac
         envvars.RESULTS_BUCKET: results_bucket,
         envvars.ENDPOINT_NAME: f"rs-endpoint-{suffix}",
         envvars.RESULTS_TOPIC_ARN: topic_arn,
-        envvars.PROCESSING_ROLE_ARN: ROLE_ARN,
-        envvars.PROCESSING_IMAGE_URI: IMAGE_URI,
-        envvars.MXNET_IMAGE_URI: MXNET_IMAGE_URI,
-        envvars.PROCESSING_INSTANCE_TYPE: "ml.g5.2xlarge",
-        envvars.PROCESSING_SUBNET_IDS: "subnet-aaa,subnet-bbb",
-        envvars.PROCESSING_SECURITY_GROUP_IDS: "sg-123",
+        envvars.PROCESSING_JOB_DEFINITION: processing_job(results_bucket).to_json(),
         "POWERTOOLS_METRICS_NAMESPACE": "reelsight-test",
         "POWERTOOLS_SERVICE_NAME": "reelsight-test",
     }

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 from botocore.exceptions import ClientError
-from lambda_stack import FakeContext, Stack, body_event, instrumented_clients, sqs_event
+from lambda_stack import FakeContext, Stack, body_event, instrumented_clients, processing_job, sqs_event
 
 from lambdas.common.clients import set_clients
 from lambdas.common.jobids import job_id_for, object_version
-from lambdas.common.jobs import STATUS_INDEX
 from lambdas.dispatch.handler import lambda_handler
 from reelsight import envvars
+from reelsight.contract.names import BATCH_PREFIX, STATUS_INDEX, UPLOAD_PREFIX, WATCHED_PREFIXES
 
 KEYS = [
     "incoming/plain.mp4",
@@ -26,7 +27,8 @@ KEYS = [
 ]
 
 
-def _notify_uploads(stack: Stack, prefix: str = "incoming/") -> None:
+def _notify_uploads(stack: Stack, prefixes: tuple[str, ...] = (UPLOAD_PREFIX,)) -> None:
+    """Prefix-only notifications to the upload queue, one per prefix, as the data stack declares them."""
     sqs, s3 = stack.client("sqs"), stack.client("s3")
     arn = sqs.get_queue_attributes(QueueUrl=stack.upload_queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
@@ -40,9 +42,19 @@ def _notify_uploads(stack: Stack, prefix: str = "incoming/") -> None:
                     "Events": ["s3:ObjectCreated:*"],
                     "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
                 }
+                for prefix in prefixes
             ]
         },
     )
+
+
+def _receive_uploads(stack: Stack, count: int, wait: float = 15.0) -> list[dict[str, Any]]:
+    """Upload-queue messages until ``count`` object events arrived (s3:TestEvents come along too)."""
+    messages: list[dict[str, Any]] = []
+    deadline = time.monotonic() + wait
+    while sum("s3:TestEvent" not in m["Body"] for m in messages) < count and time.monotonic() < deadline:
+        messages += stack.receive_all(stack.upload_queue_url, expect=1, wait=2)
+    return messages
 
 
 def _put(
@@ -208,7 +220,8 @@ def test_processing_route(
 ) -> None:
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv(envvars.API_URL, "http://api.internal:8080")
+    reporting = processing_job(stack.results_bucket, api_url="http://api.internal:8080")
+    monkeypatch.setenv(envvars.PROCESSING_JOB_DEFINITION, reporting.to_json())
     _put(stack, key, body=b"x" * 64, fps="0.5", **metadata)
     job_id = _job_id(stack, key)
     etag = stack.client("s3").head_object(Bucket=stack.input_bucket, Key=key)["ETag"].strip('"')
@@ -298,7 +311,7 @@ def test_missing_object_is_a_failed_job_not_a_retry(stack: Stack) -> None:
 
 
 def test_ignored_and_malformed_records_are_processed_without_side_effects(stack: Stack) -> None:
-    _put(stack, "incoming/notes.txt")
+    _put(stack, "elsewhere/notes.txt")
     _put(stack, "elsewhere/clip.mp4")
 
     def body(key: str, event_name: str = "ObjectCreated:Put") -> str:
@@ -309,7 +322,7 @@ def test_ignored_and_malformed_records_are_processed_without_side_effects(stack:
         return json.dumps({"Records": [record]})
 
     event = body_event(
-        body("incoming/notes.txt"),
+        body("elsewhere/notes.txt"),
         body("elsewhere/clip.mp4"),
         body("incoming/clip.mp4", "ObjectRemoved:Delete"),
         body("incoming/folder/"),
@@ -320,3 +333,75 @@ def test_ignored_and_malformed_records_are_processed_without_side_effects(stack:
     assert lambda_handler(event, FakeContext()) == {"batchItemFailures": []}
     assert not stack.calls.get("InvokeEndpointAsync")
     assert stack.client("dynamodb").scan(TableName=stack.jobs_table)["Count"] == 0
+
+
+def test_upper_case_video_suffixes_become_jobs_under_both_prefixes(stack: Stack) -> None:
+    _notify_uploads(stack, WATCHED_PREFIXES)
+    uploads = {
+        "incoming/CLIP.MP4": "video/mp4",
+        "incoming/cam/b.MOV": "video/quicktime",
+        "incoming/c.Ts": "video/mp2t",
+        f"{BATCH_PREFIX}night/D.MKV": None,  # batch/ always goes to a Processing job
+    }
+    for key in uploads:
+        _put(stack, key)
+    messages = _receive_uploads(stack, len(uploads))
+
+    assert lambda_handler(sqs_event(messages), FakeContext()) == {"batchItemFailures": []}
+
+    content_types = {c["InputLocation"]: c["ContentType"] for c in stack.calls["InvokeEndpointAsync"]}
+    assert content_types == {
+        f"s3://{stack.input_bucket}/{key}": kind for key, kind in uploads.items() if kind is not None
+    }
+    [processing] = stack.calls["CreateProcessingJob"]
+    assert processing["ProcessingInputs"][0]["S3Input"]["S3Uri"].endswith("/batch/night/D.MKV")
+    for key in uploads:
+        job = stack.job(_job_id(stack, key))
+        assert job is not None and job["status"] == "QUEUED" and "submitted_at" in job, key
+
+
+def test_an_upload_that_is_not_a_video_is_rejected_once_with_a_notification(stack: Stack) -> None:
+    _notify_uploads(stack, WATCHED_PREFIXES)
+    key = "incoming/notes.txt"
+    _put(stack, key, body=b"meeting notes, not a video")
+    messages = _receive_uploads(stack, 1)
+    event = sqs_event(messages)
+
+    assert lambda_handler(event, FakeContext()) == {"batchItemFailures": []}
+    # At-least-once delivery: again alone, twice in one batch, and after the idempotency records expired
+    # (the jobs table's conditional write is then the guard).
+    assert lambda_handler(event, FakeContext()) == {"batchItemFailures": []}
+    doubled = sqs_event(messages + [{**messages[-1], "MessageId": "another-id"}])
+    assert lambda_handler(doubled, FakeContext()) == {"batchItemFailures": []}
+    ddb = stack.client("dynamodb")
+    for item in ddb.scan(TableName=stack.idempotency_table)["Items"]:
+        ddb.delete_item(TableName=stack.idempotency_table, Key={"id": item["id"]})
+    assert lambda_handler(event, FakeContext()) == {"batchItemFailures": []}
+
+    assert not stack.calls.get("InvokeEndpointAsync") and not stack.calls.get("CreateProcessingJob")
+    assert ddb.scan(TableName=stack.jobs_table)["Count"] == 1
+    job = stack.job(_job_id(stack, key))
+    assert job is not None and job["status"] == "REJECTED"
+    assert (
+        job["reason"].startswith("not a supported video")
+        and ".mp4" in job["reason"]
+        and ".ts" in job["reason"]
+    )
+    assert [entry["status"] for entry in job["status_history"]] == ["REJECTED"]
+    assert job["finished_at"] == job["created_at"] and job["source"] == f"s3://{stack.input_bucket}/{key}"
+    rejected = ddb.query(
+        TableName=stack.jobs_table,
+        IndexName=STATUS_INDEX,
+        KeyConditionExpression="#s = :r",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":r": {"S": "REJECTED"}},
+    )
+    assert [item["job_id"]["S"] for item in rejected["Items"]] == [job["job_id"]]
+
+    notes = stack.notifications(expect=2, wait=5)
+    assert len(notes) == 1, notes
+    [note] = notes
+    assert note["Subject"].startswith("reelsight REJECTED: notes.txt")
+    assert note["MessageAttributes"]["status"]["Value"] == "REJECTED"
+    assert note["Message"]["status"] == "REJECTED" and note["Message"]["reason"] == job["reason"]
+    assert note["Message"]["source"] == job["source"]

@@ -1,41 +1,21 @@
-"""Pure logic of the Lambdas: parsing, ids, routing, summaries, the import wall."""
+"""Pure logic of the Lambdas: parsing, ids, routing, summaries; import walls: pyproject.toml."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-from lambdas.common import jobs
-from lambdas.common.jobids import (
-    job_id_for,
-    job_id_from_processing_job_name,
-    object_version,
-    processing_job_name,
-)
+from lambdas.common.jobids import job_id_for, object_version
 from lambdas.common.notify import subject_for
 from lambdas.common.settings import Settings
 from lambdas.dispatch import records, routing
 from lambdas.results import messages
-from lambdas.results.summary import OutputUnreadable, extract_summary
+from lambdas.results.summary import OutputUnreadable, parse_summary
+from reelsight import envvars
+from reelsight.contract.names import job_id_from_processing_job_name, processing_job_name
+from reelsight.contract.summary import RunSummary, Timings
 from reelsight.errors import ParamError
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def test_handlers_do_not_import_torch_cv2_or_av() -> None:
-    code = (
-        "import sys, json\n"
-        "import lambdas.dispatch.handler, lambdas.results.handler\n"
-        "heavy = ('torch', 'torchvision', 'cv2', 'av', 'numpy')\n"
-        "print(json.dumps(sorted(m for m in heavy if m in sys.modules)))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 
 def _s3_body(key: str, **obj: object) -> str:
@@ -93,9 +73,35 @@ def test_ignore_reasons() -> None:
         routing.ignore_reason("in", "batch/a.mov", "ObjectCreated:CompleteMultipartUpload", settings) is None
     )
     assert "outside" in str(routing.ignore_reason("in", "other/a.mp4", "ObjectCreated:Put", settings))
-    assert "suffix" in str(routing.ignore_reason("in", "incoming/a.txt", "ObjectCreated:Put", settings))
+    assert "folder" in str(routing.ignore_reason("in", "incoming/a/", "ObjectCreated:Put", settings))
+    # Not a video, but an upload: recorded as REJECTED by the dispatcher, not ignored.
+    assert routing.ignore_reason("in", "incoming/a.txt", "ObjectCreated:Put", settings) is None
     assert "input bucket" in str(routing.ignore_reason("x", "incoming/a.mp4", "ObjectCreated:Put", settings))
     assert "creation" in str(routing.ignore_reason("in", "incoming/a.mp4", "ObjectRemoved:Delete", settings))
+
+
+@pytest.mark.parametrize("key", ["incoming/CLIP.MP4", "incoming/b.MOV", "batch/c.Ts", "incoming/d.mpeg"])
+def test_videos_in_any_case_are_not_rejected(key: str) -> None:
+    assert routing.rejection_reason(key, Settings()) is None
+
+
+@pytest.mark.parametrize(
+    "key", ["incoming/notes.txt", "incoming/clip.mp4.part", "incoming/mp4", "incoming/.mp4"]
+)
+def test_non_videos_are_rejected_with_the_accepted_suffixes(key: str) -> None:
+    reason = str(routing.rejection_reason(key, Settings()))
+    assert "not a supported video" in reason
+    assert ".mp4, .mov, .m4v, .mkv, .webm, .avi, .mpg, .mpeg, .ts (any case)" in reason
+
+
+def test_video_suffixes_override_is_normalized_and_validated() -> None:
+    settings = Settings.from_env({envvars.VIDEO_SUFFIXES: " MP4, .mov ,mp4"})
+    assert settings.video_suffixes == (".mp4", ".mov")
+    assert routing.rejection_reason("incoming/a.MOV", settings) is None
+    assert ".mp4, .mov (any case)" in str(routing.rejection_reason("incoming/a.mkv", settings))
+    assert Settings.from_env({envvars.VIDEO_SUFFIXES: " , "}).video_suffixes == Settings().video_suffixes
+    with pytest.raises(ValueError, match=r"REELSIGHT_VIDEO_SUFFIXES.*\.tar\.gz"):
+        Settings.from_env({envvars.VIDEO_SUFFIXES: "mp4,.tar.gz"})
 
 
 def test_metadata_options_are_validated_and_normalized() -> None:
@@ -132,25 +138,15 @@ def test_subject_is_ascii_and_bounded() -> None:
     assert subject.isascii() and len(subject) <= 100 and subject.endswith("(job 0123456789ab)")
 
 
-def test_summary_extraction_from_a_prefix() -> None:
-    document = json.dumps(
-        {"schema_version": "1.0", "summary": {"frames_sampled": 4, "a": [1, {"b": "}"}]}, "frames": []}
-    )
-    assert extract_summary(document.encode(), complete=True)["frames_sampled"] == 4
-    cut = document[: document.index('"frames"') + 5].encode()
-    assert extract_summary(cut, complete=False)["a"] == [1, {"b": "}"}]
-    with pytest.raises(OutputUnreadable):
-        extract_summary(document[:30].encode(), complete=False)
-    with pytest.raises(OutputUnreadable):
-        extract_summary(b"[]", complete=True)
-
-
-def test_time_parsing_and_durations() -> None:
-    assert jobs.parse_time(1767225600000) == jobs.parse_time("2026-01-01T00:00:00Z")
-    assert jobs.parse_time(1767225600) == jobs.parse_time("2026-01-01T00:00:00+00:00")
-    assert jobs.parse_time("garbage") is None and jobs.parse_time(None) is None
-    assert jobs.seconds_between("2026-01-01T00:00:00Z", 1767225610500) == 10.5
-    assert jobs.iso(jobs.parse_time("2026-01-01T00:00:00.123Z")) == "2026-01-01T00:00:00.123Z"  # type: ignore[arg-type]
+def test_summary_is_parsed_from_the_body_or_an_older_document() -> None:
+    summary = RunSummary(frames_sampled=4, model={"name": "ssdlite"}, timings=Timings(total=1.5))
+    body = json.dumps(summary.to_json()).encode()
+    assert parse_summary(body) == summary
+    older = json.dumps({"schema_version": "1.0", "summary": summary.to_json(), "frames": []}).encode()
+    assert parse_summary(older) == summary
+    for unreadable in (b"[]", b"not json", b'{"summary": 1}', body[:30], b"\xff\xfe"):
+        with pytest.raises(OutputUnreadable):
+            parse_summary(unreadable)
 
 
 def test_processing_event_mapping() -> None:
@@ -176,34 +172,36 @@ def test_processing_event_mapping() -> None:
 
 
 def test_processing_request_encrypts_volumes_only_where_sagemaker_allows() -> None:
-    from lambdas.dispatch.submit import has_instance_storage, processing_request
+    from dataclasses import replace
+
+    from lambdas.dispatch.submit import ConfigurationError, processing_request
+    from reelsight.contract.processing import ProcessingJobDefinition, has_instance_storage
 
     assert has_instance_storage("ml.g5.xlarge") and has_instance_storage("ml.g4dn.xlarge")
     assert has_instance_storage("ml.m5d.large") and has_instance_storage("ml.p4d.24xlarge")
     assert not has_instance_storage("ml.m5.xlarge") and not has_instance_storage("ml.c5.2xlarge")
-    base: dict[str, Any] = {
-        "processing_role_arn": "arn:aws:iam::1:role/r",
-        "processing_image_uri": "img",
-        "results_bucket": "res",
-        "kms_key_arn": "arn:aws:kms:us-east-1:1:key/k",
-    }
-    ebs = processing_request(
-        Settings(**base, processing_instance_type="ml.m5.xlarge"),
-        job_id="j",
-        input_location="s3://b/k",
-        overrides={},
+    key = "arn:aws:kms:us-east-1:1:key/k"
+    ebs_definition = ProcessingJobDefinition(
+        role_arn="arn:aws:iam::1:role/r",
+        image_uri="img",
+        instance_type="ml.m5.xlarge",
+        results_bucket="res",
+        kms_key_arn=key,
     )
-    assert ebs["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == base["kms_key_arn"]
-    assert ebs["ProcessingOutputConfig"]["KmsKeyId"] == base["kms_key_arn"]
+    ebs = processing_request(
+        Settings(processing=ebs_definition), job_id="j", input_location="s3://b/k", overrides={}
+    )
+    assert ebs["ProcessingResources"]["ClusterConfig"]["VolumeKmsKeyId"] == key
+    assert ebs["ProcessingOutputConfig"]["KmsKeyId"] == key
     assert "NetworkConfig" not in ebs  # no subnets configured
     nvme = processing_request(
-        Settings(**base, processing_instance_type="ml.g5.xlarge"),
+        Settings(processing=replace(ebs_definition, instance_type="ml.g5.xlarge")),
         job_id="j",
         input_location="s3://b/k",
         overrides={},
     )
     assert "VolumeKmsKeyId" not in nvme["ProcessingResources"]["ClusterConfig"]
-    with pytest.raises(Exception, match="REELSIGHT_PROCESSING_ROLE_ARN"):
+    with pytest.raises(ConfigurationError, match=envvars.PROCESSING_JOB_DEFINITION):
         processing_request(Settings(), job_id="j", input_location="s3://b/k", overrides={})
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +14,10 @@ from lambda_stack import FakeContext, Stack, body_event, sqs_event
 from lambdas.dispatch.handler import lambda_handler as dispatch_handler
 from lambdas.results.handler import lambda_handler
 from reelsight import envvars
-from reelsight.results import FrameResult, RunSummary, result_document
+from reelsight.contract.names import FRAMES_FILE, JOBS_PREFIX, SUMMARY_FILE
+from reelsight.results import FrameResult, FramesWriter, RunSummary, ShortSummary, Timings
+from reelsight.worker.artifacts import ArtifactStore
+from reelsight.worker.handler import output_fn
 
 
 def _dispatch(stack: Stack, key: str, **metadata: str) -> dict[str, Any]:
@@ -42,16 +47,42 @@ def _summary(frames: int = 3) -> RunSummary:
         frames_sampled=frames,
         detections_total=7,
         counts_per_class={"person": 5, "car": 2},
-        artifacts={"contact_sheet": "jobs/x/artifacts/contact_sheet.png"},
+        timings=Timings(total=2.0, decode=0.25, inference=1.5),
+        artifacts={"frames": FRAMES_FILE, "summary": SUMMARY_FILE},
         status="ok",
     )
 
 
+def _frames(count: int) -> list[FrameResult]:
+    return [FrameResult(frame_index=i * 30, timestamp=float(i), width=320, height=240) for i in range(count)]
+
+
 def _put_output(stack: Stack, job_id: str, frames: int = 3) -> str:
-    document = result_document(
-        _summary(frames),
-        [FrameResult(frame_index=i * 30, timestamp=float(i), width=320, height=240) for i in range(frames)],
-    )
+    """What the worker leaves: artifacts uploaded by output_fn, and its answer as the async output."""
+    s3 = stack.client("s3")
+    with tempfile.TemporaryDirectory() as run_dir:
+        with FramesWriter(Path(run_dir) / FRAMES_FILE) as writer:
+            writer.write_all(_frames(frames))
+        body = output_fn(
+            _summary(frames),
+            Path(run_dir),
+            job_id=job_id,
+            store=ArtifactStore(stack.results_bucket, JOBS_PREFIX, client=s3),
+            max_response_bytes=10**6,
+        )
+    key = f"jobs/{job_id}/output/{uuid.uuid4()}.out"
+    s3.put_object(Bucket=stack.results_bucket, Key=key, Body=body)
+    return f"s3://{stack.results_bucket}/{key}"
+
+
+def _put_older_output(stack: Stack, job_id: str, frames: int) -> str:
+    """What a worker answered before the frames left the body: ``{"schema_version", "summary", "frames"}``."""
+    summary = _summary(frames)
+    document = {
+        "schema_version": "1.0",
+        "summary": summary.to_json(),
+        "frames": [f.to_json() for f in _frames(frames)],
+    }
     key = f"jobs/{job_id}/output/{uuid.uuid4()}.out"
     stack.client("s3").put_object(Bucket=stack.results_bucket, Key=key, Body=json.dumps(document).encode())
     return f"s3://{stack.results_bucket}/{key}"
@@ -120,6 +151,11 @@ def test_async_success_updates_the_job_and_notifies_with_a_summary(stack: Stack)
     assert body["links"]["results_prefix"] == f"s3://{stack.results_bucket}/jobs/{job['job_id']}/"
     assert body["summary"]["detections_total"] == 7
     assert body["summary"]["model"] == "maskrcnn" and body["summary"]["random_weights"] is True
+    # One short form: the notification's and the record's are the worker's summary, shortened.
+    bucket, key = output.removeprefix("s3://").split("/", 1)
+    answered = stack.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert body["summary"] == RunSummary.from_output(json.loads(answered)).short().to_json()
+    assert ShortSummary.from_json(updated["summary"]) == ShortSummary.from_json(body["summary"])
     assert note["MessageAttributes"]["status"]["Value"] == "SUCCEEDED"
 
 
@@ -156,27 +192,66 @@ def test_error_after_success_is_ignored(stack: Stack) -> None:
         _async_message(job, "Failed", failureReason="late error"),
     )
     assert lambda_handler(event, FakeContext()) == {"batchItemFailures": []}
-    # The same late error handed to the handler directly (as the local stack does) is also ignored.
-    direct = lambda_handler(_async_message(job, "Failed", failureReason="later"), FakeContext())
-    assert direct["action"] == "stale" and direct["status"] == "SUCCEEDED"
+    # A later batch with another late error changes nothing either.
+    late = _through_sns(stack, _async_message(job, "Failed", failureReason="later"))
+    assert lambda_handler(late, FakeContext()) == {"batchItemFailures": []}
     updated = stack.job(job["job_id"])
     assert updated is not None and updated["status"] == "SUCCEEDED" and "reason" not in updated
     notes = stack.notifications(expect=2, wait=3)
     assert [n["Message"]["status"] for n in notes] == ["SUCCEEDED"]
 
 
-def test_large_output_is_summarized_from_its_first_bytes(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(envvars.RESULTS_MAX_FETCH_BYTES, "4096")
-    job = _dispatch(stack, "incoming/long.mp4")
-    output = _put_output(stack, job["job_id"], frames=2000)
+def _complete(stack: Stack, job: dict[str, Any], output: str) -> dict[str, Any]:
     event = _through_sns(
         stack, _async_message(job, "Completed", responseParameters={"outputLocation": output})
     )
     assert lambda_handler(event, FakeContext()) == {"batchItemFailures": []}
     updated = stack.job(job["job_id"])
-    assert updated is not None and updated["summary"]["frames_sampled"] == 2000
+    assert updated is not None and updated["status"] == "SUCCEEDED"
+    return updated
+
+
+def test_the_body_of_a_long_run_is_read_whole_and_stays_small(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(envvars.RESULTS_MAX_FETCH_BYTES, "4096")
+    job = _dispatch(stack, "incoming/long.mp4")
+    output = _put_output(stack, job["job_id"], frames=2000)
+    s3 = stack.client("s3")
+    bucket, key = output.removeprefix("s3://").split("/", 1)
+    assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] < 4096  # no frames in the body
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    # Read from the body, not from the summary.json beside frames.jsonl.
+    s3.delete_object(Bucket=bucket, Key=f"jobs/{job['job_id']}/artifacts/{SUMMARY_FILE}")
+    updated = _complete(stack, job, output)
+    assert ShortSummary.from_json(updated["summary"]) == RunSummary.from_output(json.loads(body)).short()
+    assert updated["summary"]["frames_sampled"] == 2000
+    assert updated["summary"]["timings"] == _summary().timings.to_json()
+    assert updated["summary"]["artifacts"]["frames"].endswith(
+        f"/jobs/{job['job_id']}/artifacts/{FRAMES_FILE}"
+    )
+
+
+def test_an_older_workers_document_is_read_by_its_summary_key(stack: Stack) -> None:
+    job = _dispatch(stack, "incoming/older.mp4")
+    updated = _complete(stack, job, _put_older_output(stack, job["job_id"], frames=3))
+    assert updated["summary"]["frames_sampled"] == 3
+    assert updated["summary"]["counts_per_class"] == {"person": 5, "car": 2}
+
+
+def test_an_older_document_too_large_to_fetch_falls_back_to_the_uploaded_summary(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(envvars.RESULTS_MAX_FETCH_BYTES, "4096")
+    job = _dispatch(stack, "incoming/older-long.mp4")
+    output = _put_older_output(stack, job["job_id"], frames=2000)
+    # Older workers uploaded summary.json beside frames.jsonl as well.
+    stack.client("s3").put_object(
+        Bucket=stack.results_bucket,
+        Key=f"jobs/{job['job_id']}/artifacts/{SUMMARY_FILE}",
+        Body=json.dumps(_summary(2000).to_json()).encode(),
+    )
+    assert _complete(stack, job, output)["summary"]["frames_sampled"] == 2000
 
 
 def test_unreadable_output_still_succeeds_with_a_warning(stack: Stack) -> None:
@@ -229,7 +304,7 @@ def _processing_event(job_id: str, status: str, **detail: Any) -> dict[str, Any]
     }
 
 
-def test_processing_state_changes_direct_and_through_sqs(stack: Stack) -> None:
+def test_processing_state_changes_through_sqs(stack: Stack) -> None:
     job = _dispatch(stack, "batch/cam/night.mp4")
     job_id = job["job_id"]
     assert job["route"] == "processing"
@@ -250,7 +325,7 @@ def test_processing_state_changes_direct_and_through_sqs(stack: Stack) -> None:
         },
     )
 
-    assert lambda_handler(started, FakeContext())["status"] == "RUNNING"  # EventBridge -> Lambda directly
+    assert lambda_handler(body_event(json.dumps(started)), FakeContext()) == {"batchItemFailures": []}
     running = stack.job(job_id)
     assert (
         running is not None
@@ -310,3 +385,21 @@ def test_transient_failure_becomes_an_item_failure(stack: Stack) -> None:
     assert lambda_handler(event, FakeContext()) == {
         "batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]
     }
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {
+            "detail-type": "SageMaker Processing Job State Change",
+            "detail": {"ProcessingJobName": "reelsight-x"},
+        },
+        {"Records": [{"EventSource": "aws:sns", "Sns": {"Message": "{}"}}]},
+        {"Records": []},
+        [],
+    ],
+)
+def test_a_trigger_that_is_not_deployed_is_refused_with_a_reason(event: Any) -> None:
+    """Only the results queue's SQS event source is deployed; anything else is malformed, not a crash."""
+    answer = lambda_handler(event, FakeContext())
+    assert answer["action"] == "malformed" and "not an SQS batch" in answer["error"]

@@ -1,19 +1,23 @@
-"""The user-side client against a moto server: upload, job lookup, waiting, listing, fetching."""
+"""The user-side client against a moto server: upload, job lookup, waiting, listing, fetching.
+
+The jobs it reads are the real producers' (tests/contract/job_chain.py), not hand-written items.
+"""
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
 
 from lambdas.common.jobids import job_id_for, object_version
-from lambdas.common.jobs import to_attribute
 from reelsight.client import Client, JobTimeout, StackTarget, describe_summary
+from reelsight.contract.jobs import JobRecord, JobStatus
 from reelsight.testing.moto_server import FAKE_CREDENTIALS, MotoServer
+from tests.contract.job_chain import JobChain
 
 
 @pytest.fixture()
@@ -56,9 +60,16 @@ def client(aws_env: MotoServer) -> Client:
     return Client(target)
 
 
-def put_job(client: Client, job: dict[str, Any]) -> None:
-    item = {k: to_attribute(v) for k, v in job.items()}
-    client.dynamodb.put_item(TableName=client.target.jobs_table, Item=item)
+@pytest.fixture()
+def chain(aws_env: MotoServer, client: Client) -> JobChain:
+    """The dispatcher and the results handler, on the client's stack."""
+    target = client.target
+    return JobChain.on_moto(
+        aws_env.url,
+        jobs_table=target.jobs_table,
+        input_bucket=target.input_bucket,
+        results_bucket=target.results_bucket,
+    )
 
 
 def test_upload_sets_metadata_and_derives_the_dispatcher_job_id(client: Client, tmp_path: Path) -> None:
@@ -73,23 +84,23 @@ def test_upload_sets_metadata_and_derives_the_dispatcher_job_id(client: Client, 
     assert sub.job_ids()[-1] == job_id_for(sub.bucket, sub.key, object_version(None, head["ETag"]))
 
 
-def test_wait_follows_status_changes(client: Client, tmp_path: Path) -> None:
+def test_wait_follows_status_changes(client: Client, chain: JobChain, tmp_path: Path) -> None:
     video = tmp_path / "a.mp4"
     video.write_bytes(b"a")
-    sub = client.upload(video)
-    job_id = sub.job_ids()[-1]
-    base = {"job_id": job_id, "source": sub.source, "created_at": "2026-01-01T00:00:00.000Z"}
-
-    following = {"UPLOADED": "QUEUED", "QUEUED": "RUNNING", "RUNNING": "SUCCEEDED"}
+    sub = client.upload(video, {"route": "processing"})
     changes: list[str] = []
 
-    def on_change(status: str, job: dict[str, Any]) -> None:
-        changes.append(status)
-        if status in following:  # the stack moves on only once the client has seen each state
-            put_job(client, {**base, "status": following[status]})
+    def on_change(status: str, job: JobRecord | None) -> None:
+        changes.append(status)  # the stack moves on only once the client has seen each state
+        if job is None:
+            chain.dispatch(sub.key)
+        elif job.status is JobStatus.QUEUED:
+            chain.processing_started(job)
+        elif job.status is JobStatus.RUNNING:
+            chain.processing_state(job, "Completed")
 
     job = client.wait(sub, timeout=20, interval=0.1, on_change=on_change)
-    assert job["status"] == "SUCCEEDED"
+    assert job.status is JobStatus.SUCCEEDED and job.job_id == sub.job_ids()[-1]
     assert changes == ["UPLOADED", "QUEUED", "RUNNING", "SUCCEEDED"]
 
 
@@ -105,53 +116,67 @@ def test_find_job_by_source_when_the_id_differs(client: Client, tmp_path: Path) 
     video = tmp_path / "a.mp4"
     video.write_bytes(b"c")
     sub = client.upload(video)
-    put_job(client, {"job_id": "other-id", "source": sub.source, "status": "QUEUED", "created_at": "x"})
+    # An id the client cannot derive (an older dispatcher's, say), written through the table's contract.
+    client.jobs.create(JobRecord(job_id="other-id", status=JobStatus.QUEUED, source=sub.source))
     job = client.find_job(sub)
-    assert job is not None and job["job_id"] == "other-id"
+    assert job is not None and job.job_id == "other-id"
 
 
-def test_recent_jobs_newest_first(client: Client) -> None:
-    for i, status in enumerate(("SUCCEEDED", "FAILED", "QUEUED", "SUCCEEDED")):
-        put_job(client, {"job_id": f"j{i}", "status": status, "created_at": f"2026-01-01T00:00:0{i}.000Z"})
-    assert client._status_index() == "by_status"
-    assert [j["job_id"] for j in client.recent_jobs(limit=3)] == ["j3", "j2", "j1"]
-
-
-def test_fetch_writes_summary_frames_and_artifacts(client: Client, tmp_path: Path) -> None:
-    results = client.target.results_bucket
-    document = {
-        "schema_version": "1.0",
-        "summary": {"frames_sampled": 2, "model": {"name": "ssdlite", "random_weights": True}},
-        "frames": [{"frame_index": 0, "timestamp": 0.0}, {"frame_index": 30, "timestamp": 1.0}],
-    }
-    client.s3.put_object(Bucket=results, Key="async/output/x.out", Body=json.dumps(document).encode())
-    client.s3.put_object(Bucket=results, Key="jobs/j1/artifacts/contact_sheet.png", Body=b"png")
-    client.s3.put_object(Bucket=results, Key="jobs/j1/artifacts/masks/000000.png", Body=b"m")
-    job = {"job_id": "j1", "status": "SUCCEEDED", "output_location": f"s3://{results}/async/output/x.out"}
-    put_job(client, job)
-    files = client.fetch("j1", tmp_path / "out")
-    names = sorted(str(f.relative_to(tmp_path / "out")) for f in files)
-    assert names == [
-        "artifacts/contact_sheet.png",
-        "artifacts/masks/000000.png",
-        "frames.jsonl",
-        "job.json",
-        "summary.json",
+def test_recent_jobs_newest_first(client: Client, chain: JobChain) -> None:
+    finish: list[Callable[[JobRecord], object]] = [
+        lambda job: chain.processing_state(job, "Completed"),
+        lambda job: chain.processing_state(job, "Failed"),
+        lambda job: job,
+        lambda job: chain.processing_state(job, "Completed"),
     ]
-    frames = (tmp_path / "out" / "frames.jsonl").read_text().splitlines()
-    assert [json.loads(line)["frame_index"] for line in frames] == [0, 30]
-    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
-    assert any("RANDOM WEIGHTS" in line for line in describe_summary(summary))
+    ids = [end(chain.upload(f"incoming/j{i}.mp4", route="processing")).job_id for i, end in enumerate(finish)]
+    recent = client.recent_jobs(limit=3)
+    assert [job.job_id for job in recent] == [ids[3], ids[2], ids[1]]
+    assert [job.status for job in recent] == [JobStatus.SUCCEEDED, JobStatus.QUEUED, JobStatus.FAILED]
 
 
-def test_fetch_failed_job_keeps_the_failure_text(client: Client, tmp_path: Path) -> None:
+def test_fetch_downloads_the_artifacts_as_they_are(client: Client, chain: JobChain, tmp_path: Path) -> None:
+    from reelsight.results import FrameResult, FramesWriter, RunSummary
+    from reelsight.worker.artifacts import ArtifactStore
+    from reelsight.worker.handler import output_fn
+
     results = client.target.results_bucket
-    client.s3.put_object(Bucket=results, Key="async/failure/x-error.out", Body=b"bad video")
-    put_job(
-        client,
-        {"job_id": "f1", "status": "FAILED", "failure_location": f"s3://{results}/async/failure/x-error.out"},
+    run = tmp_path / "run"
+    with FramesWriter(run / "frames.jsonl") as writer:
+        writer.write_all(
+            FrameResult(frame_index=i * 30, timestamp=float(i), width=8, height=8) for i in range(2)
+        )
+    (run / "masks").mkdir()
+    (run / "masks" / "000000.png").write_bytes(b"m")
+    (run / "contact_sheet.png").write_bytes(b"png")
+    summary = RunSummary(
+        frames_sampled=writer.frames_written,
+        model={"name": "ssdlite", "random_weights": True},
+        artifacts={"frames": "frames.jsonl", "summary": "summary.json", "contact_sheet": "contact_sheet.png"},
     )
-    client.fetch("f1", tmp_path / "f")
+    queued = chain.upload("incoming/fetch.mp4")
+    body = output_fn(
+        summary,
+        run,
+        job_id=queued.job_id,
+        store=ArtifactStore(results, client=client.s3),
+        max_response_bytes=10**6,
+    )
+    client.s3.put_object(Bucket=results, Key="async/output/x.out", Body=body)
+    chain.complete_async(queued, f"s3://{results}/async/output/x.out")
+    files = client.fetch(queued.job_id, tmp_path / "out")
+    names = sorted(str(f.relative_to(tmp_path / "out")) for f in files)
+    assert names == ["contact_sheet.png", "frames.jsonl", "job.json", "masks/000000.png", "summary.json"]
+    for name in ("frames.jsonl", "contact_sheet.png", "masks/000000.png"):  # byte for byte, not re-split
+        assert (tmp_path / "out" / name).read_bytes() == (run / name).read_bytes()
+    assert json.loads((tmp_path / "out" / "summary.json").read_text()) == json.loads(body)
+    summary_json = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert any("RANDOM WEIGHTS" in line for line in describe_summary(summary_json))
+
+
+def test_fetch_failed_job_keeps_the_failure_text(client: Client, chain: JobChain, tmp_path: Path) -> None:
+    failed = chain.fail_async(chain.upload("incoming/broken.mp4"), "bad video")
+    client.fetch(failed.job_id, tmp_path / "f")
     assert (tmp_path / "f" / "failure.txt").read_bytes() == b"bad video"
     assert not (tmp_path / "f" / "summary.json").exists()
 

@@ -27,7 +27,7 @@ from reelsight.local.supervisor import stop_stack
 from reelsight.testing.videos import write_not_a_video, write_video
 
 pytestmark = pytest.mark.slow
-TERMINAL = {"SUCCEEDED", "FAILED"}
+TERMINAL = frozenset({"SUCCEEDED", "FAILED"})
 
 
 @dataclass
@@ -59,16 +59,15 @@ class Stack:
         )
 
 
-@pytest.fixture(scope="module")
-def stack(cdk_out: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    state_dir = tmp_path_factory.mktemp("local-stack")
+def running_stack(state_dir: Path, cdk_out: Path, *, model: str, fps: str) -> Iterator[Stack]:
+    """A local stack with random weights and small frames, for a module's tests; stopped afterwards."""
     request = LaunchRequest(
         state_dir=str(state_dir),
         cdk_out=str(cdk_out),
         synth=False,
-        model="ssdlite",  # the fastest model: these tests are about the flow, not the pixels
+        model=model,
         weights="random",
-        fps="1",
+        fps=fps,
         size="160x120",
         api=False,
         timeout=240,
@@ -82,20 +81,28 @@ def stack(cdk_out: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
         stop_stack(state_dir)
 
 
-def wait_terminal(client: Client, submissions: list[Submission], timeout: float) -> dict[str, dict[str, Any]]:
+@pytest.fixture(scope="module")
+def stack(cdk_out: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    # The fastest model: these tests are about the flow, not the pixels.
+    yield from running_stack(tmp_path_factory.mktemp("local-stack"), cdk_out, model="ssdlite", fps="1")
+
+
+def wait_terminal(
+    client: Client, submissions: list[Submission], timeout: float, terminal: frozenset[str] = TERMINAL
+) -> dict[str, dict[str, Any]]:
     jobs: dict[str, dict[str, Any]] = {}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for sub in submissions:
-            if sub.key in jobs and jobs[sub.key]["status"] in TERMINAL:
+            if sub.key in jobs and jobs[sub.key]["status"] in terminal:
                 continue
             job = client.find_job(sub)
             if job:
-                jobs[sub.key] = job
-        if len(jobs) == len(submissions) and all(j["status"] in TERMINAL for j in jobs.values()):
+                jobs[sub.key] = job.to_item()
+        if len(jobs) == len(submissions) and all(j["status"] in terminal for j in jobs.values()):
             return jobs
         time.sleep(1.0)
-    pending = {k: j.get("status") for k, j in jobs.items() if j.get("status") not in TERMINAL}
+    pending = {k: j.get("status") for k, j in jobs.items() if j.get("status") not in terminal}
     missing = [s.key for s in submissions if s.key not in jobs]
     raise AssertionError(f"not terminal after {timeout}s: pending {pending}, never recorded {missing[:5]}")
 
@@ -153,8 +160,9 @@ def test_three_uploads_two_succeed_one_fails(stack: Stack, tmp_path: Path) -> No
 
     jobs = wait_terminal(stack.client, [sub_a, sub_broken], timeout=180)
     job_a, job_broken = jobs[sub_a.key], jobs[sub_broken.key]
-    job_b = stack.client.get_job(cli_job_id)
-    assert job_b is not None
+    record_b = stack.client.get_job(cli_job_id)
+    assert record_b is not None
+    job_b = record_b.to_item()
     assert job_a["status"] == "SUCCEEDED" and job_b["status"] == "SUCCEEDED"
     assert job_broken["status"] == "FAILED"
     assert job_broken.get("reason"), job_broken
@@ -164,7 +172,7 @@ def test_three_uploads_two_succeed_one_fails(stack: Stack, tmp_path: Path) -> No
         assert job["source"].endswith(Path(job["key"]).name)
         assert [h["status"] for h in job["status_history"]][-1] == "SUCCEEDED"
         assert job["status_history"][0]["status"] == "QUEUED"
-        files = stack.client.fetch(job, tmp_path / job["job_id"])
+        files = stack.client.fetch(job["job_id"], tmp_path / job["job_id"])
         summary = json.loads((tmp_path / job["job_id"] / "summary.json").read_text())
         assert summary["frames_sampled"] == frames
         assert summary["model"]["random_weights"] is True
@@ -250,6 +258,50 @@ def test_burst_of_50_with_duplicate_delivery_and_worker_kill(stack: Stack, tmp_p
     assert state["processes"]["worker"]["restarts"] >= 1
     assert state["processes"]["worker"]["pid"] != worker_pid
     assert pid_alive(state["processes"]["worker"]["pid"])
+    for role in ("upload-dead-letter-queue", "results-dead-letter-queue"):
+        assert stack.queue_depth(role) == 0
+
+
+def job_records_for(stack: Stack, sources: set[str]) -> list[dict[str, Any]]:
+    scan = stack.aws("dynamodb").get_paginator("scan").paginate(TableName=stack.client.target.jobs_table)
+    return [item for page in scan for item in page["Items"] if item.get("source", {}).get("S") in sources]
+
+
+def test_every_upload_under_the_prefix_is_accounted_for(stack: Stack, tmp_path: Path) -> None:
+    """Prefix-only notifications: videos in any case become jobs, anything else a REJECTED job."""
+    notifications = subscribe_results(stack)
+    videos = {
+        "incoming/CLIP.MP4": tmp_path / "CLIP.MP4",
+        "incoming/b.MOV": tmp_path / "b.MOV",
+        "incoming/c.ts": tmp_path / "c.ts",  # PyAV picks the mpegts muxer from the suffix
+    }
+    for path in videos.values():
+        write_video(path, seconds=1, fps=5, width=96, height=64, gop=5)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("meeting notes, not a video\n")
+    started = time.monotonic()
+    submissions = [stack.client.upload(path, {"max_frames": "1"}, key=key) for key, path in videos.items()]
+    submissions.append(stack.client.upload(notes, {}, key="incoming/notes.txt"))
+
+    jobs = wait_terminal(stack.client, submissions, timeout=180, terminal=TERMINAL | {"REJECTED"})
+    print(f"4 uploads accounted for in {time.monotonic() - started:.1f}s")
+
+    for key in videos:
+        assert jobs[key]["status"] == "SUCCEEDED", jobs[key]
+        assert jobs[key]["summary"]["frames_sampled"] == 1
+    rejected = jobs["incoming/notes.txt"]
+    assert rejected["status"] == "REJECTED"
+    assert "not a supported video" in rejected["reason"] and ".mp4" in rejected["reason"]
+    assert [entry["status"] for entry in rejected["status_history"]] == ["REJECTED"]
+    # One job record per upload, one notification per job, nothing left in a dead-letter queue.
+    assert len(job_records_for(stack, {sub.source for sub in submissions})) == len(submissions)
+    by_job = {m["job_id"]: m for m in drain(stack, notifications, len(submissions))}
+    assert set(by_job) == {job["job_id"] for job in jobs.values()}
+    assert by_job[rejected["job_id"]]["status"] == "REJECTED"
+    assert by_job[rejected["job_id"]]["reason"] == rejected["reason"]
+    by_input = stack.endpoint_stats()["invocations_by_input"]
+    assert all(by_input.get(sub.source) == 1 for sub in submissions[:3])
+    assert submissions[3].source not in by_input
     for role in ("upload-dead-letter-queue", "results-dead-letter-queue"):
         assert stack.queue_depth(role) == 0
 

@@ -10,7 +10,8 @@ from typing import Any
 import boto3
 import pytest
 
-from reelsight.local.lambda_runner import LambdaContext, SqsEventSource
+from reelsight.local.lambda_context import LocalLambdaContext as LambdaContext
+from reelsight.local.lambda_runner import SqsEventSource
 from reelsight.local.template import EventSourcePlan
 from reelsight.testing.moto_server import MotoServer
 

@@ -50,7 +50,7 @@ def test_model_tar_gz_is_loaded_and_names_the_model(tmp_path: Path, clip_5s: Wri
             timeout=300,
         )
         assert answer.status_code == 200, answer.text
-        model = answer.json()["summary"]["model"]
+        model = answer.json()["model"]
         assert model["name"] == "ssdlite" and model["weights_source"] == "checkpoint"
         assert model["random_weights"] is False
     finally:

@@ -315,46 +315,78 @@ def test_serialized_predictor_takes_turns_and_holds(tmp_path: Path) -> None:
 
 
 def _write_run(out_dir: Path, frames: int, with_masks: bool = True) -> RunSummary:
-    mask = np.zeros((120, 160), bool)
-    mask[10:60, 20:90] = True
-    mask[70:100, 5:150] = True
+    """``frames`` results through the real FramesWriter, and the summary run_video makes of its totals."""
+    mask = np.zeros((480, 640), bool)
+    mask[40:240, 80:360] = True
+    mask[280:400, 20:600] = True
     with FramesWriter(out_dir / "frames.jsonl") as writer:
         for i in range(frames):
             det = Detections(
-                xyxy=np.array([[20, 10, 90, 60]] * 3, np.float32),
+                xyxy=np.array([[80, 40, 360, 240]] * 3, np.float32),
                 labels=np.array([1, 3, 3]),
                 scores=np.array([0.9, 0.8, 0.7], np.float32),
                 class_names=["person", "car", "car"],
                 masks=[mask_to_rle(np.roll(mask, i + k, axis=1)) for k in range(3)] if with_masks else None,
             )
             writer.write(
-                FrameResult(frame_index=i * 30, timestamp=float(i), width=160, height=120, detections=det)
+                FrameResult(frame_index=i * 30, timestamp=float(i), width=640, height=480, detections=det)
             )
     (out_dir / "contact_sheet.png").write_bytes(b"png")
-    summary = RunSummary(frames_sampled=frames, artifacts={"contact_sheet": "contact_sheet.png"})
-    return summary
-
-
-def test_output_fn_keeps_the_body_small(tmp_path: Path) -> None:
-    summary = _write_run(tmp_path, 40)
-    full = json.loads(handler.output_fn(summary, tmp_path, job_id="j", store=None, max_response_bytes=10**7))
-    assert len(full["frames"]) == 40 and "masks" in full["frames"][0]["detections"]
-    assert full["summary"]["artifacts"] == {}
-    assert any("REELSIGHT_ARTIFACT_BUCKET" in w for w in full["summary"]["warnings"])
-    size = len(json.dumps(full))
-    summary = _write_run(tmp_path, 40)
-    trimmed = json.loads(
-        handler.output_fn(summary, tmp_path, job_id="j", store=None, max_response_bytes=size // 2)
+    return RunSummary(
+        frames_sampled=writer.frames_written,
+        detections_total=writer.detections_total,
+        counts_per_class=dict(writer.counts_per_class),
+        artifacts={"frames": "frames.jsonl", "summary": "summary.json", "contact_sheet": "contact_sheet.png"},
     )
-    assert len(trimmed["frames"]) == 40
-    assert "masks" not in trimmed["frames"][0]["detections"]
-    assert any("masks left out" in w for w in trimmed["summary"]["warnings"])
-    summary = _write_run(tmp_path, 40)
-    bare = handler.output_fn(summary, tmp_path, job_id="j", store=None, max_response_bytes=2000)
-    assert json.loads(bare)["frames"] == [] and len(bare) < 4000
 
 
-def test_output_fn_uploads_artifacts(tmp_path: Path, aws_env: Any) -> None:
+def _output_fn_traced(out_dir: Path, frames: int) -> tuple[bytes, int]:
+    """output_fn's body for a run of ``frames`` frames, and the peak memory it allocated meanwhile."""
+    import tracemalloc
+
+    summary = _write_run(out_dir, frames)
+    tracemalloc.start()
+    try:
+        body = handler.output_fn(summary, out_dir, job_id="j", store=None, max_response_bytes=10**6)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return body, peak
+
+
+def test_output_fn_memory_and_body_do_not_grow_with_the_frames(tmp_path: Path) -> None:
+    (tmp_path / "few").mkdir()
+    (tmp_path / "many").mkdir()
+    few, few_peak = _output_fn_traced(tmp_path / "few", 10)
+    many, many_peak = _output_fn_traced(tmp_path / "many", 1000)
+    jsonl = (tmp_path / "many" / "frames.jsonl").stat().st_size
+    print(f"frames.jsonl {jsonl} B; body {len(few)} / {len(many)} B; peak {few_peak} / {many_peak} B")
+    assert jsonl > 1_000_000
+    # The counts gain digits (10 -> 1000 frames, 30 -> 3000 detections); nothing else changes.
+    assert len(many) - len(few) <= 8
+    assert json.loads(many)["frames_sampled"] == 1000 and "frames" not in json.loads(many)
+    # output_fn never reads frames.jsonl: 1000 frames (a megabyte and more) cost what 10 do.
+    assert many_peak < few_peak + 64 * 1024
+
+
+def test_output_fn_without_a_store_answers_the_summary_and_says_nothing_was_kept(tmp_path: Path) -> None:
+    summary = _write_run(tmp_path, 4)
+    body = json.loads(handler.output_fn(summary, tmp_path, job_id="j", store=None, max_response_bytes=10**6))
+    assert RunSummary.from_output(body).frames_sampled == 4 and "frames" not in body
+    assert body["artifacts"] == {}
+    [warning] = body["warnings"]
+    assert "frames.jsonl" in warning and "REELSIGHT_ARTIFACT_BUCKET" in warning
+
+
+def test_output_fn_keeps_only_the_first_warnings_of_a_huge_body(tmp_path: Path) -> None:
+    summary = _write_run(tmp_path, 2)
+    summary.warnings = [f"warning {i}: " + "x" * 100 for i in range(50)]
+    body = json.loads(handler.output_fn(summary, tmp_path, job_id="j", store=None, max_response_bytes=2000))
+    assert body["warnings"][:5] == [f"warning {i}: " + "x" * 100 for i in range(5)]
+    assert body["warnings"][5:] == ["46 more warnings left out"]  # 50 + the "not kept" one, 5 shown
+
+
+def test_output_fn_uploads_artifacts_and_answers_the_uploaded_summary(tmp_path: Path, aws_env: Any) -> None:
     import boto3
 
     from reelsight.worker.artifacts import ArtifactStore
@@ -362,26 +394,28 @@ def test_output_fn_uploads_artifacts(tmp_path: Path, aws_env: Any) -> None:
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="unit-artifacts")
     summary = _write_run(tmp_path, 3)
-    body = json.loads(
-        handler.output_fn(
-            summary,
-            tmp_path,
-            job_id="job-9",
-            store=ArtifactStore("unit-artifacts", "jobs/"),
-            max_response_bytes=10**6,
-        )
+    written = (tmp_path / "frames.jsonl").read_bytes()
+    body = handler.output_fn(
+        summary,
+        tmp_path,
+        job_id="job-9",
+        store=ArtifactStore("unit-artifacts", "jobs/"),
+        max_response_bytes=10**6,
     )
-    artifacts = body["summary"]["artifacts"]
+    answer = json.loads(body)
+    artifacts = answer["artifacts"]
     assert artifacts["contact_sheet"] == "s3://unit-artifacts/jobs/job-9/artifacts/contact_sheet.png"
-    assert artifacts["frames_jsonl"] == "s3://unit-artifacts/jobs/job-9/artifacts/frames.jsonl"
+    assert artifacts["frames"] == "s3://unit-artifacts/jobs/job-9/artifacts/frames.jsonl"
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket="unit-artifacts")["Contents"]}
     assert keys == {
         f"jobs/job-9/artifacts/{n}" for n in ("contact_sheet.png", "frames.jsonl", "summary.json")
     }
-    stored = json.loads(
-        s3.get_object(Bucket="unit-artifacts", Key="jobs/job-9/artifacts/summary.json")["Body"].read()
+    stored = s3.get_object(Bucket="unit-artifacts", Key="jobs/job-9/artifacts/summary.json")["Body"].read()
+    assert json.loads(stored) == answer and "frames" not in answer
+    assert (
+        s3.get_object(Bucket="unit-artifacts", Key="jobs/job-9/artifacts/frames.jsonl")["Body"].read()
+        == written
     )
-    assert stored["artifacts"] == artifacts
 
 
 def test_processing_fits_frames_for_models_that_do_not_resize_themselves(tmp_path) -> None:  # type: ignore[no-untyped-def]

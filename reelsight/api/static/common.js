@@ -25,6 +25,16 @@ export function forgetToken() {
 export class AuthError extends Error {}
 
 export async function api(path) {
+  return (await authorizedFetch(path)).json();
+}
+
+// A JSON-lines answer (frames.jsonl): one object per non-empty line.
+export async function apiLines(path) {
+  const text = await (await authorizedFetch(path)).text();
+  return text.split("\n").filter((line) => line.trim()).map((line) => JSON.parse(line));
+}
+
+async function authorizedFetch(path) {
   const token = getToken();
   if (!token) throw new AuthError("no token");
   const response = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
@@ -43,7 +53,7 @@ export async function api(path) {
     error.status = response.status;
     throw error;
   }
-  return response.json();
+  return response;
 }
 
 // Shows the token form; resolves once a token was entered.

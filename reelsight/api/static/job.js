@@ -1,7 +1,7 @@
-// One job: facts, the sampled frames with boxes, labels and masks drawn from the result
-// document, a per-class timeline, the contact sheet, the preview and the downloads.
+// One job: facts, the sampled frames with boxes, labels and masks drawn from its frames.jsonl,
+// a per-class timeline, the contact sheet, the preview and the downloads.
 import {
-  api, askForToken, AuthError, classColor, el, forgetToken, formatBytes, formatSeconds, formatTime,
+  api, apiLines, askForToken, AuthError, classColor, el, forgetToken, formatBytes, formatSeconds, formatTime,
   getToken, progressBar, sourceName, statusBadge, svg, takeTokenFromAddress,
 } from "./common.js";
 import { decodeRle } from "./rle.js";
@@ -10,28 +10,39 @@ const REFRESH_MS = 5000;
 const MASK_MAX_WIDTH = 640; // masks are drawn into an overlay at most this wide
 const MAX_THUMBNAILS = 240;
 const TIMELINE_MAX_CLASSES = 12;
-const TERMINAL = new Set(["SUCCEEDED", "FAILED", "COMPLETED"]);
+const TERMINAL = new Set(["SUCCEEDED", "FAILED", "REJECTED", "COMPLETED"]);
 
 const $ = (id) => document.getElementById(id);
 const jobId = decodeURIComponent(window.location.pathname.split("/").filter(Boolean)[1] || "");
-const state = { job: null, document: null, frames: [], selected: 0, maskCache: new Map() };
+// run: the job's summary.json; frames: its frames.jsonl (docs/results-format.md), once loaded.
+const state = { job: null, run: null, frames: [], loaded: false, selected: 0, maskCache: new Map() };
+// Labels of the job's durations (the results handler's names) and of the run's phases (the pipeline's).
+const DURATION_LABELS = {
+  total_seconds: "job total", endpoint_seconds: "on the endpoint", queue_seconds: "queued",
+  processing_seconds: "processing", elapsed_seconds: "elapsed",
+};
+const PHASE_LABELS = {
+  total: "run", model_load: "model load", decode: "decode", inference: "inference", write: "write",
+  inference_per_frame: "inference per frame", total_per_frame: "run per frame",
+};
 
-// --- result document helpers ---
+// --- frames.jsonl helpers ---
 
+// One frame's detections: the parallel arrays boxes (source-pixel x1, y1, x2, y2), class_names,
+// scores and, when the run kept them, masks (COCO RLE), as Detections.to_json writes them.
 function detectionsOf(frame) {
   const d = frame.detections;
-  const boxes = d && (d.boxes || d.xyxy); // source-pixel x1, y1, x2, y2
-  if (!Array.isArray(boxes)) return [];
-  return boxes.map((box, i) => ({
+  if (!d) return [];
+  return d.boxes.map((box, i) => ({
     box,
-    label: (d.class_names && d.class_names[i]) || String(d.labels ? d.labels[i] : "?"),
-    score: d.scores ? d.scores[i] : null,
-    mask: d.masks && d.masks[i] ? d.masks[i] : null,
+    label: d.class_names[i],
+    score: d.scores[i],
+    mask: d.masks ? d.masks[i] : null,
   }));
 }
 
 function frameSize(frame) {
-  return { width: frame.width || 640, height: frame.height || 360 };
+  return { width: frame.width, height: frame.height };
 }
 
 function hexToRgb(hex) {
@@ -126,7 +137,7 @@ function frameFigure(frame, role) {
   });
   box.append(overlay);
   figure.append(box);
-  const caption = `#${frame.frame_index} · ${Number(frame.timestamp || 0).toFixed(2)} s · ${detections.length} detection${detections.length === 1 ? "" : "s"}`;
+  const caption = `#${frame.frame_index} · ${frame.timestamp.toFixed(2)} s · ${detections.length} detection${detections.length === 1 ? "" : "s"}`;
   figure.append(el("figcaption", { text: caption }));
   return figure;
 }
@@ -149,19 +160,19 @@ function select(position) {
   }
   const cursor = document.getElementById("timeline-cursor");
   if (cursor) {
-    const x = cursor.dataset.scale ? timelineX(Number(frame.timestamp || 0)) : 0;
+    const x = cursor.dataset.scale ? timelineX(frame.timestamp) : 0;
     cursor.setAttribute("x1", x);
     cursor.setAttribute("x2", x);
   }
 }
 
 function sidePanel(frame) {
-  const detections = detectionsOf(frame).sort((a, b) => (b.score || 0) - (a.score || 0));
+  const detections = detectionsOf(frame).sort((a, b) => b.score - a.score);
   const panel = el("div", { class: "side" });
   panel.append(
     el("dl", { class: "facts compact" },
       el("dt", { text: "frame" }), el("dd", { text: String(frame.frame_index) }),
-      el("dt", { text: "time" }), el("dd", { text: `${Number(frame.timestamp || 0).toFixed(3)} s` }),
+      el("dt", { text: "time" }), el("dd", { text: `${frame.timestamp.toFixed(3)} s` }),
       el("dt", { text: "size" }), el("dd", { text: `${frame.width} × ${frame.height}` }),
       frame.keyframe === true ? [el("dt", { text: "keyframe" }), el("dd", { text: "yes" })] : null),
   );
@@ -207,12 +218,12 @@ function niceStep(duration) {
   return steps.find((s) => duration / s <= 10) || 14400;
 }
 
-function renderTimeline(summary) {
+function renderTimeline(run) {
   const counts = new Map(); // class -> [{frame position, count}]
   state.frames.forEach((frame, position) => {
     const perClass = new Map();
     for (const d of detectionsOf(frame)) perClass.set(d.label, (perClass.get(d.label) || 0) + 1);
-    for (const [name, fraction] of Object.entries((frame.semantic && frame.semantic.fractions) || {})) {
+    for (const [name, fraction] of Object.entries(frame.semantic ? frame.semantic.fractions : {})) {
       if (fraction > 0.01) perClass.set(name, (perClass.get(name) || 0) + fraction);
     }
     for (const [name, count] of perClass) {
@@ -224,8 +235,8 @@ function renderTimeline(summary) {
     .map(([name, hits]) => ({ name, hits, total: hits.reduce((s, h) => s + h.count, 0) }))
     .sort((a, b) => b.total - a.total)
     .slice(0, TIMELINE_MAX_CLASSES);
-  const times = state.frames.map((f) => Number(f.timestamp || 0));
-  const video = (summary && summary.video) || {};
+  const times = state.frames.map((f) => f.timestamp);
+  const video = run ? run.video : {};
   const gap = times.length > 1 ? (times[times.length - 1] - times[0]) / (times.length - 1) : 1;
   timelineDuration = Math.max(Number(video.duration) || 0, (times[times.length - 1] || 0) + gap, 0.001);
   const rows = classes.length + 1;
@@ -243,12 +254,12 @@ function renderTimeline(summary) {
       const tick = svg("rect", {
         class: "tl-hit", "data-class": cls.name, "data-frame-index": frame.frame_index,
         // A sample stands for the interval until the next one.
-        x: timelineX(Number(frame.timestamp || 0)), y: y + 4, width: cellWidth, height: TL.row - 8,
+        x: timelineX(frame.timestamp), y: y + 4, width: cellWidth, height: TL.row - 8,
         fill: classColor(cls.name), opacity: (0.35 + (0.65 * hit.count) / maxCount).toFixed(2),
         onclick: () => select(hit.position),
       });
       const countText = Number.isInteger(hit.count) ? `${hit.count}` : `${(hit.count * 100).toFixed(0)}% of pixels`;
-      tick.append(svg("title", { text: `${cls.name}: ${countText} at ${Number(frame.timestamp || 0).toFixed(2)} s` }));
+      tick.append(svg("title", { text: `${cls.name}: ${countText} at ${frame.timestamp.toFixed(2)} s` }));
       chart.append(tick);
     }
   });
@@ -256,7 +267,7 @@ function renderTimeline(summary) {
   chart.append(svg("text", { class: "tl-label muted", x: TL.left - 10, y: sampledY + TL.row * 0.68, text: "sampled" }));
   state.frames.forEach((frame, position) => {
     chart.append(svg("rect", {
-      class: "tl-sample", x: timelineX(Number(frame.timestamp || 0)) - 1, y: sampledY + 7, width: 2, height: TL.row - 14,
+      class: "tl-sample", x: timelineX(frame.timestamp) - 1, y: sampledY + 7, width: 2, height: TL.row - 14,
       onclick: () => select(position),
     }));
   });
@@ -297,7 +308,16 @@ function formatClock(seconds) {
 
 // --- the job's facts, media, downloads, history ---
 
-function renderJob(job, summary) {
+function timingFacts(job) {
+  const durations = Object.entries(job.durations || {}).map(([name, seconds]) => [DURATION_LABELS[name] || name, formatSeconds(seconds)]);
+  const phases = Object.entries(job.timings || {})
+    .filter(([, seconds]) => seconds > 0)
+    .map(([name, seconds]) => [PHASE_LABELS[name] || name, formatSeconds(seconds)]);
+  return [...durations, ...phases];
+}
+
+// job.summary: the job record's short summary; run: the full summary.json once loaded (else null).
+function renderJob(job, run) {
   document.title = `reelsight · ${job.job_id.slice(0, 12)}`;
   $("job-title").textContent = sourceName(job.source) === "–" ? job.job_id : sourceName(job.source);
   $("job-status").replaceChildren(statusBadge(job.status));
@@ -309,32 +329,31 @@ function renderJob(job, summary) {
             progressBar({ ...p, fraction: p.frames_total ? Math.min(1, p.frames_done / p.frames_total) : null }))))
       : null].filter(Boolean),
   );
-  const model = (summary && summary.model) || {};
-  const video = (summary && summary.video) || {};
+  const short = job.summary;
+  const model = run ? run.model : {};
+  const video = run ? run.video : {};
   const params = job.params || {};
   const facts = [
     ["job", job.job_id],
     ["source", typeof job.source === "string" ? job.source : JSON.stringify(job.source)],
     ["route", job.route],
-    ["model", model.name || params.model],
+    ["model", short ? short.model : params.model],
     ["weights", model.weights ? `${model.weights}${model.random_weights ? " (random: results are meaningless)" : ""}` : null],
     ["device", model.device ? `${model.device}${model.precision ? ` · ${model.precision}` : ""}` : null],
-    ["video", video.width ? `${video.width} × ${video.height} · ${Number(video.fps || 0).toFixed(2)} fps · ${formatSeconds(Number(video.duration))}${video.codec ? ` · ${video.codec}` : ""}` : null],
-    ["frames sampled", summary ? summary.frames_sampled : null],
-    ["detections", summary ? summary.detections_total : null],
+    ["video", video.width ? `${video.width} × ${video.height} · ${video.fps.toFixed(2)} fps · ${formatSeconds(Number(video.duration))}${video.codec ? ` · ${video.codec}` : ""}` : null],
+    ["frames sampled", short ? short.frames_sampled : null],
+    ["detections", short ? short.detections_total : null],
     ["created", formatTime(job.created_at)],
     ["updated", formatTime(job.updated_at)],
-    ...Object.entries(job.timings || {}).map(([name, seconds]) => [
-      name.replace(/_seconds$/, "").replace(/_/g, " "),
-      formatSeconds(seconds),
-    ]),
+    ...timingFacts(job),
     ["reason", job.reason],
-    ["warnings", summary && summary.warnings && summary.warnings.length ? summary.warnings.join("; ") : null],
+    ["error", short ? short.error : null],
+    ["warnings", short && short.warnings.length ? short.warnings.join("; ") : null],
   ];
   $("job-facts").replaceChildren(
     ...facts.filter(([, value]) => value !== null && value !== undefined && value !== "").flatMap(([name, value]) => [
       el("dt", { text: name }),
-      el("dd", { class: { reason: "warn", warnings: "warn", job: "mono small" }[name] || "", text: String(value) }),
+      el("dd", { class: { reason: "warn", error: "warn", warnings: "warn", job: "mono small" }[name] || "", text: String(value) }),
     ]),
   );
 
@@ -347,9 +366,7 @@ function renderJob(job, summary) {
   }
   $("media-card").hidden = !links.contact_sheet && !links.preview;
 
-  const downloads = [];
-  if (links.result) downloads.push({ name: "result document (JSON)", url: links.result, size: null });
-  for (const d of job.downloads || []) downloads.push(d);
+  const downloads = job.downloads || [];
   const frameImages = Object.keys(job.frame_images || {}).length;
   const items = [
     ...downloads.map((d) =>
@@ -398,25 +415,24 @@ async function load() {
     return;
   }
   state.job = job;
-  if (job.result_url && !state.document) {
+  if (job.frames_url && !state.loaded) {
     try {
-      state.document = await api(job.result_url);
-      state.frames = Array.isArray(state.document.frames) ? state.document.frames : [];
-      state.frames.sort((a, b) => Number(a.timestamp || 0) - Number(b.timestamp || 0));
+      // frames.jsonl is in presentation order (docs/results-format.md).
+      [state.run, state.frames] = await Promise.all([api(job.summary_url), apiLines(job.frames_url)]);
+      state.loaded = true;
     } catch (error) {
-      $("job-message").textContent = `Could not load the result document: ${error.message}`;
+      $("job-message").textContent = `Could not load the results: ${error.message}`;
     }
   }
-  const summary = (state.document && state.document.summary) || job.summary;
-  renderJob(job, summary);
-  if (state.document && !document.body.dataset.rendered) {
+  renderJob(job, state.run);
+  if (state.loaded && !document.body.dataset.rendered) {
     renderFrames();
-    renderTimeline(summary);
+    renderTimeline(state.run);
     select(0);
     document.body.dataset.rendered = "true";
   }
   document.body.dataset.ready = "true";
-  if (!TERMINAL.has(String(job.status || "").toUpperCase()) || (job.result_url && !state.document)) {
+  if (!TERMINAL.has(String(job.status || "").toUpperCase()) || (job.frames_url && !state.loaded)) {
     setTimeout(load, REFRESH_MS);
   }
 }

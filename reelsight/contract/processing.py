@@ -1,0 +1,199 @@
+"""The Processing job reelsight starts for one video: its static definition and the request built from it.
+
+The CDK app builds one :class:`ProcessingJobDefinition` from its configuration and hands it to the
+dispatcher as one environment variable (JSON, :data:`reelsight.envvars.PROCESSING_JOB_DEFINITION`);
+the dispatcher adds what varies per video with :func:`create_processing_job_request`. Tests build
+requests with the same function, from the synthesized template's definition or from Python values.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from reelsight import envvars
+from reelsight.contract.names import output_prefix, processing_job_name, s3_uri
+
+PROCESSING_INPUT_DIR = "/opt/ml/processing/input/video"
+PROCESSING_OUTPUT_DIR = "/opt/ml/processing/output"
+# The worker image's entry point runs `reelsight process` when the arguments start with "process".
+PROCESSING_ARGUMENTS = ("process",)
+JOB_ID_TAG = "reelsight:job-id"
+MXNET_FRAMEWORK = "mxnet"
+# Families whose instances bring NVMe instance storage, which SageMaker encrypts itself and for
+# which it refuses a VolumeKmsKeyId: the "d" variants (m5d, g4dn, p4d, ...) and these.
+_INSTANCE_STORAGE_FAMILIES = frozenset({"g5", "g6", "g6e", "p5", "p5e", "p5en"})
+_D_VARIANT = re.compile(r"^[a-z]+\d+[a-z]*d[a-z]*$")
+
+
+def has_instance_storage(instance_type: str) -> bool:
+    family = instance_type.split(".")[1] if instance_type.count(".") >= 2 else ""
+    return family in _INSTANCE_STORAGE_FAMILIES or bool(_D_VARIANT.match(family))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProcessingJobDefinition:
+    """What every reelsight Processing job shares; ``None`` or empty fields are not configured."""
+
+    role_arn: str
+    image_uri: str
+    instance_type: str
+    results_bucket: str
+    # MXNet/GluonCV models run in their own image when one is given, else in ``image_uri``.
+    mxnet_image_uri: str | None = None
+    instance_count: int = 1
+    volume_size_gb: int = 100
+    max_runtime_seconds: int = 86400
+    kms_key_arn: str | None = None
+    subnet_ids: tuple[str, ...] = ()
+    security_group_ids: tuple[str, ...] = ()
+    api_url: str | None = None
+    api_token_secret_arn: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (lists for tuples), for ``to_json`` and for the CDK's ``to_json_string``."""
+        return {
+            name: list(value) if isinstance(value, tuple) else value for name, value in asdict(self).items()
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> ProcessingJobDefinition:
+        """The definition ``to_json`` wrote (a missing optional field takes its default); else ValueError."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"not JSON: {error}") from None
+        if not isinstance(data, dict):
+            raise ValueError("must be a JSON object")
+        given = {name: value for name, value in data.items() if value is not None}
+        unknown = set(given) - {f.name for f in fields(cls)}
+        missing = set(_REQUIRED_FIELDS) - set(given)
+        if unknown or missing:
+            raise ValueError(f"unknown fields {sorted(unknown)}, missing fields {sorted(missing)}")
+        return cls(**{name: _checked(name, value) for name, value in given.items()})
+
+    def __post_init__(self) -> None:
+        for name in _REQUIRED_FIELDS:
+            if not getattr(self, name):
+                raise ValueError(f"{name} is required")
+        for name in ("instance_count", "volume_size_gb", "max_runtime_seconds"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+
+    def image_for(self, framework: str) -> str:
+        if framework == MXNET_FRAMEWORK and self.mxnet_image_uri:
+            return self.mxnet_image_uri
+        return self.image_uri
+
+    def api_environment(self) -> dict[str, str]:
+        """Where the job reports its progress; the job reads the token itself, so the secret's value
+        never appears in the job description."""
+        if not self.api_url:
+            return {}
+        environment = {envvars.API_URL: self.api_url}
+        if self.api_token_secret_arn:
+            environment[envvars.API_TOKEN_SECRET_ARN] = self.api_token_secret_arn
+        return environment
+
+
+_REQUIRED_FIELDS = ("role_arn", "image_uri", "instance_type", "results_bucket")
+_INT_FIELDS = frozenset({"instance_count", "volume_size_gb", "max_runtime_seconds"})
+_LIST_FIELDS = frozenset({"subnet_ids", "security_group_ids"})
+
+
+def _checked(name: str, value: Any) -> Any:
+    if name in _INT_FIELDS:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+        return value
+    if name in _LIST_FIELDS:
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ValueError(f"{name} must be a list of strings, got {value!r}")
+        return tuple(value)
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string, got {value!r}")
+    return value
+
+
+def create_processing_job_request(
+    definition: ProcessingJobDefinition,
+    *,
+    job_id: str,
+    input_location: str,
+    environment: Mapping[str, str],
+    framework: str = "torchvision",
+) -> dict[str, Any]:
+    """The CreateProcessingJob request for one video; ``environment`` holds its run options."""
+    request: dict[str, Any] = {
+        "ProcessingJobName": processing_job_name(job_id),
+        "RoleArn": definition.role_arn,
+        "AppSpecification": {
+            "ImageUri": definition.image_for(framework),
+            "ContainerArguments": list(PROCESSING_ARGUMENTS),
+        },
+        "ProcessingInputs": [_video_input(input_location)],
+        "ProcessingOutputConfig": _output_config(definition, job_id),
+        "ProcessingResources": {"ClusterConfig": _cluster_config(definition)},
+        "StoppingCondition": {"MaxRuntimeInSeconds": definition.max_runtime_seconds},
+        "Environment": {**environment, envvars.JOB_ID: job_id, **definition.api_environment()},
+        "Tags": [{"Key": JOB_ID_TAG, "Value": job_id}],
+    }
+    if definition.subnet_ids:
+        request["NetworkConfig"] = _network_config(definition)
+    return request
+
+
+def _video_input(input_location: str) -> dict[str, Any]:
+    return {
+        "InputName": "video",
+        "S3Input": {
+            "S3Uri": input_location,
+            "LocalPath": PROCESSING_INPUT_DIR,
+            "S3DataType": "S3Prefix",
+            "S3InputMode": "File",
+            "S3DataDistributionType": "ShardedByS3Key",
+        },
+    }
+
+
+def _output_config(definition: ProcessingJobDefinition, job_id: str) -> dict[str, Any]:
+    output = {
+        "OutputName": "results",
+        "S3Output": {
+            "S3Uri": s3_uri(definition.results_bucket, output_prefix(job_id)),
+            "LocalPath": PROCESSING_OUTPUT_DIR,
+            "S3UploadMode": "EndOfJob",
+        },
+    }
+    config: dict[str, Any] = {"Outputs": [output]}
+    if definition.kms_key_arn:
+        config["KmsKeyId"] = definition.kms_key_arn
+    return config
+
+
+def _cluster_config(definition: ProcessingJobDefinition) -> dict[str, Any]:
+    cluster: dict[str, Any] = {
+        "InstanceCount": definition.instance_count,
+        "InstanceType": definition.instance_type,
+        "VolumeSizeInGB": definition.volume_size_gb,
+    }
+    if definition.kms_key_arn and not has_instance_storage(definition.instance_type):
+        cluster["VolumeKmsKeyId"] = definition.kms_key_arn
+    return cluster
+
+
+def _network_config(definition: ProcessingJobDefinition) -> dict[str, Any]:
+    return {
+        "EnableInterContainerTrafficEncryption": True,
+        "EnableNetworkIsolation": False,
+        "VpcConfig": {
+            "Subnets": list(definition.subnet_ids),
+            "SecurityGroupIds": list(definition.security_group_ids),
+        },
+    }

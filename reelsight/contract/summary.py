@@ -1,0 +1,184 @@
+"""The one result shape: the run summary (``summary.json`` and the async output body) and its short form.
+
+:class:`RunSummary` is what a run wrote: ``summary.json`` next to ``frames.jsonl``, and also the
+whole body of the worker's answer (the async output object), with ``artifacts`` as S3 URIs. The
+frames are never in that body: they live in ``artifacts/frames.jsonl`` only.
+
+:class:`ShortSummary` (``RunSummary.short()``) is the job-level figures: what the results handler
+stores on the job record and publishes in the user notification, and what the API and the CLI
+show. It is the only short form.
+
+:class:`Timings` names the run's phases once, for the pipeline that writes them and every reader.
+See docs/results-format.md for every field.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal, cast, get_args
+
+SCHEMA_VERSION = "1.0"
+Status = Literal["ok", "partial", "failed"]
+STATUSES: tuple[str, ...] = get_args(Status)
+TIMING_DECIMALS = 4
+SHORT_WARNINGS = 5  # warnings kept in the short form
+
+
+def _number(value: Any) -> float | None:
+    """A finite, non-negative number as a float (DynamoDB's Decimal too; bools and text are not)."""
+    if value is None or isinstance(value, bool | str):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+def _count(value: Any) -> int:
+    number = _number(value)
+    return int(number) if number is not None else 0
+
+
+def _text_map(value: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, Mapping) else {}
+
+
+def _counts(value: Any) -> dict[str, int]:
+    return {str(k): _count(v) for k, v in value.items()} if isinstance(value, Mapping) else {}
+
+
+def _items(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+def _status(value: Any) -> Status:
+    return cast(Status, value) if value in STATUSES else "ok"
+
+
+@dataclass
+class Timings:
+    """Wall-clock seconds of one run's phases, as ``reelsight.pipeline.run_video`` measures them."""
+
+    total: float = 0.0
+    model_load: float = 0.0  # 0 when the model was loaded before the run (the worker)
+    decode: float = 0.0
+    inference: float = 0.0
+    write: float = 0.0
+    inference_per_frame: float = 0.0
+    total_per_frame: float = 0.0
+
+    def to_json(self) -> dict[str, float]:
+        return {name: round(float(seconds), TIMING_DECIMALS) for name, seconds in asdict(self).items()}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Timings:
+        """The known phases of ``data``; unknown names and values that are not seconds are left out."""
+        if not isinstance(data, Mapping):
+            return cls()
+        known = {f.name: _number(data.get(f.name)) for f in fields(cls)}
+        return cls(**{name: seconds for name, seconds in known.items() if seconds is not None})
+
+
+@dataclass
+class ShortSummary:
+    """The job-level figures of a run: the job record's ``summary``, the notification's, the API's."""
+
+    status: Status = "ok"
+    frames_sampled: int = 0
+    detections_total: int = 0
+    counts_per_class: dict[str, int] = field(default_factory=dict)
+    model: str | None = None
+    random_weights: bool = False
+    partial: bool = False
+    error: str | None = None
+    timings: Timings = field(default_factory=Timings)
+    artifacts: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    schema_version: str = SCHEMA_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["timings"] = self.timings.to_json()
+        return {"schema_version": data.pop("schema_version"), **data}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ShortSummary:
+        """Read a stored short summary, also one an older results handler wrote (no timings, no error)."""
+        model = data.get("model")
+        if isinstance(model, Mapping):  # a full summary handed over by mistake still reads
+            return RunSummary.from_json(data).short()
+        return cls(
+            status=_status(data.get("status")),
+            frames_sampled=_count(data.get("frames_sampled")),
+            detections_total=_count(data.get("detections_total")),
+            counts_per_class=_counts(data.get("counts_per_class")),
+            model=str(model) if model else None,
+            random_weights=data.get("random_weights") is True,
+            partial=data.get("partial") is True,
+            error=str(data["error"]) if data.get("error") else None,
+            timings=Timings.from_json(data.get("timings")),
+            artifacts=_text_map(data.get("artifacts")),
+            warnings=[str(w) for w in _items(data.get("warnings"))][:SHORT_WARNINGS],
+            schema_version=str(data.get("schema_version") or SCHEMA_VERSION),
+        )
+
+
+@dataclass
+class RunSummary:
+    """summary.json: what was run on which video, and what came out."""
+
+    video: dict[str, Any] = field(default_factory=dict)
+    model: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    frames_sampled: int = 0
+    detections_total: int = 0
+    counts_per_class: dict[str, int] = field(default_factory=dict)
+    timings: Timings = field(default_factory=Timings)
+    partial: bool = False
+    approximate: bool = False
+    warnings: list[str] = field(default_factory=list)
+    artifacts: dict[str, str] = field(default_factory=dict)
+    status: Status = "ok"
+    error: str | None = None
+    schema_version: str = SCHEMA_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["timings"] = self.timings.to_json()
+        return {"schema_version": data.pop("schema_version"), **data}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunSummary:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["timings"] = Timings.from_json(known.get("timings"))
+        return cls(**known)
+
+    @classmethod
+    def from_output(cls, document: Any) -> RunSummary:
+        """The summary of an async output body: the summary itself, or an older worker's result
+        document ``{"schema_version", "summary", "frames"}``. ValueError for anything else."""
+        if isinstance(document, Mapping) and isinstance(document.get("summary"), Mapping):
+            document = document["summary"]
+        if not isinstance(document, Mapping) or "frames_sampled" not in document:
+            raise ValueError("not a run summary: no 'frames_sampled' (nor a 'summary' object holding it)")
+        return cls.from_json(document)
+
+    def short(self) -> ShortSummary:
+        name = self.model.get("name")
+        return ShortSummary(
+            status=self.status,
+            frames_sampled=self.frames_sampled,
+            detections_total=self.detections_total,
+            counts_per_class=dict(self.counts_per_class),
+            model=str(name) if name else None,
+            random_weights=self.model.get("random_weights") is True,
+            partial=self.partial,
+            error=self.error,
+            timings=Timings(**asdict(self.timings)),
+            artifacts=dict(self.artifacts),
+            warnings=list(self.warnings)[:SHORT_WARNINGS],
+            schema_version=self.schema_version,
+        )
