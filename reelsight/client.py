@@ -21,6 +21,7 @@ from reelsight.contract.jobs import JobRecord, JobsTable, JobStatus
 from reelsight.contract.names import (
     UPLOAD_PREFIX,
     artifacts_prefix,
+    parts_prefix,
     s3_uri,
     split_s3_uri,
 )
@@ -264,9 +265,11 @@ class Client:
         timeout: float = 600.0,
         interval: float = 1.0,
         on_change: Callable[[str, JobRecord | None], None] | None = None,
+        on_poll: Callable[[str, JobRecord | None], None] | None = None,
     ) -> JobRecord:
         """Poll the job until it ends (a terminal status); ``on_change(status, job)`` on every new status,
-        with status UPLOADED and job None until the dispatcher has recorded it."""
+        with status UPLOADED and job None until the dispatcher has recorded it; ``on_poll(status, job)``
+        after every read (progress moves within a status)."""
         deadline = time.monotonic() + timeout
         last: str | None = None
         while True:
@@ -276,6 +279,8 @@ class Client:
                 last = status
                 if on_change:
                     on_change(status, job)
+            if on_poll:
+                on_poll(status, job)
             if job and job.terminal:
                 return job
             if time.monotonic() >= deadline:
@@ -311,17 +316,22 @@ class Client:
                 written.append(dest / "failure.txt")
             except Exception:
                 pass  # failures before submission have no failure object
-        written += self._download(self.target.results_bucket, artifacts_prefix(job.job_id), dest)
+        # A finished job's parts repeat its frames.jsonl; a PARTIAL or running job's are all it has.
+        skip = parts_prefix(job.job_id) if job.status is JobStatus.SUCCEEDED else None
+        written += self._download(self.target.results_bucket, artifacts_prefix(job.job_id), dest, skip=skip)
         output = job.output_location or ""
         if output.endswith("/"):  # a Processing job's output prefix
             written += self._download(*split_s3_uri(output), dest)
         return written
 
-    def _download(self, bucket: str, prefix: str, dest: Path) -> list[Path]:
-        """Every object under ``prefix``, to the same relative path under ``dest`` (never outside it)."""
+    def _download(self, bucket: str, prefix: str, dest: Path, *, skip: str | None = None) -> list[Path]:
+        """Every object under ``prefix`` (but those under ``skip``), to the same relative path under
+        ``dest`` (never outside it)."""
         written: list[Path] = []
         for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
+                if skip and obj["Key"].startswith(skip):
+                    continue
                 relative = obj["Key"][len(prefix) :]
                 target = dest / relative
                 if not relative or relative.endswith("/") or dest.resolve() not in target.resolve().parents:

@@ -24,6 +24,10 @@ MAX_CONCURRENCY = "REELSIGHT_MAX_CONCURRENT_INVOCATIONS"
 MODEL_DIR = "REELSIGHT_MODEL_DIR"
 ARTIFACT_BUCKET = "REELSIGHT_ARTIFACT_BUCKET"
 ARTIFACT_PREFIX = "REELSIGHT_ARTIFACT_PREFIX"
+# --- The cost receipt (reelsight.contract.cost): what the worker runs on, and the deployment's prices. ---
+INSTANCE_TYPE = "REELSIGHT_INSTANCE_TYPE"
+# JSON {"ml.g4dn.xlarge": 0.80}: USD per hour per instance type, over reelsight's price table.
+PRICES = "REELSIGHT_PRICES"
 
 # --- Processing contract paths (overridable for tests). ---
 RESOURCE_CONFIG = "REELSIGHT_RESOURCE_CONFIG"
@@ -70,6 +74,9 @@ MAX_BODY_BYTES = "REELSIGHT_MAX_BODY_BYTES"
 MAX_RESPONSE_BYTES = "REELSIGHT_MAX_RESPONSE_BYTES"
 JOB_ID = "REELSIGHT_JOB_ID"
 PROGRESS_INTERVAL = "REELSIGHT_PROGRESS_INTERVAL"
+# Partial results of an async job (serve): a part every this many frames or seconds, whichever first.
+PART_FRAMES = "REELSIGHT_PART_FRAMES"
+PART_SECONDS = "REELSIGHT_PART_SECONDS"
 # Test hook: while this file exists, each invocation pauses before its model call (see docs/worker.md).
 DEBUG_HOLD_FILE = "REELSIGHT_DEBUG_HOLD_FILE"
 

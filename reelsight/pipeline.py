@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from reelsight.contract.jobs import now_iso
 from reelsight.contract.names import FRAMES_FILE, SUMMARY_FILE
+from reelsight.contract.progress import Stage, VideoProgress
 from reelsight.errors import VideoError
 from reelsight.frames import SampledFrame, VideoReader, open_video
 from reelsight.params import RunOptions
@@ -40,7 +42,10 @@ PREVIEW = "preview.mp4"
 THUMB_WIDTH = 320
 MAX_THUMBS = 48  # contact sheet cap; memory stays bounded whatever the length
 
-ProgressFn = Callable[[int, int | None], None]
+ProgressFn = Callable[[int, int | None], None]  # (frames done, frames expected), after each batch
+# A fuller snapshot: "loading" before the model loads, "running" after each batch (frames.jsonl is
+# flushed up to frames_done by then), "writing" once the last frame is written.
+SnapshotFn = Callable[[VideoProgress], None]
 
 
 def frame_stem(frame_index: int) -> str:
@@ -52,6 +57,32 @@ class _Timings:
     decode: float = 0.0
     inference: float = 0.0
     write: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Pace:
+    """What a progress snapshot is computed from: when the frames began, how many, the timings."""
+
+    since: float  # perf_counter() when the model was ready
+    expected: int | None
+    timings: _Timings
+
+    def snapshot(self, stage: Stage, done: int) -> VideoProgress:
+        """Rates from the time spent decoding and predicting so far; the ETA from the overall pace."""
+        elapsed = time.perf_counter() - self.since
+        eta = None
+        if stage == "running" and self.expected is not None and done > 0 and elapsed > 0:
+            eta = max(self.expected - done, 0) / (done / elapsed)
+        decode, inference = self.timings.decode, self.timings.inference
+        return VideoProgress(
+            stage=stage,
+            frames_done=done,
+            frames_total=self.expected,
+            decode_fps=done / decode if done and decode > 0 else None,
+            inference_fps=done / inference if done and inference > 0 else None,
+            eta_seconds=eta if stage == "running" else None,
+            updated_at=now_iso(),
+        )
 
 
 class _Done:
@@ -118,6 +149,7 @@ def run_video(
     predictor: Predictor | None = None,
     progress: ProgressFn | None = None,
     video_uri: str | None = None,
+    snapshot: SnapshotFn | None = None,
 ) -> RunSummary:
     """Run ``options.model`` on ``video``, writing frames.jsonl, summary.json and the included extras.
 
@@ -131,6 +163,9 @@ def run_video(
     timings = _Timings()
     load_seconds = 0.0
     with open_video(video, options.sampling) as reader:
+        expected = reader.expected_count
+        if snapshot is not None:
+            snapshot(_Pace(started, expected, timings).snapshot("loading", 0))
         if predictor is None:
             from reelsight.models import load_predictor
 
@@ -143,7 +178,6 @@ def run_video(
                 score_threshold=options.score_threshold,
             )
             load_seconds = time.perf_counter() - t0
-        expected = reader.expected_count
         extras = _Extras(out, options, predictor, reader.info.fps)
         with_masks = "masks" in options.include or "mask_pngs" in options.include
         with FramesWriter(out / FRAMES_FILE) as writer:
@@ -163,6 +197,12 @@ def run_video(
                         timings.write += time.perf_counter() - t1
                         if progress is not None:
                             progress(writer.frames_written, expected)
+                        if snapshot is not None:
+                            pace = _Pace(started + load_seconds, expected, timings)
+                            snapshot(pace.snapshot("running", writer.frames_written))
+                if snapshot is not None:
+                    pace = _Pace(started + load_seconds, expected, timings)
+                    snapshot(pace.snapshot("writing", writer.frames_written))
             finally:
                 t0 = time.perf_counter()
                 extras.close()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # Re-exported for stacks/summary.py; the names themselves live in reelsight/contract/names.py.
+from reelsight.contract.cost import PriceError, parse_prices, prices_json
 from reelsight.contract.names import ROLE_METADATA_KEY as ROLE_METADATA_KEY
 from reelsight.contract.options import deployment_environment
 
@@ -49,6 +50,7 @@ class EndpointConfig:
     invocation_timeout_seconds: int = 3600
     request_ttl_seconds: int = 21600
     async_max_bytes: int = 1_000_000_000
+    prices: str = ""  # the `prices` context as canonical JSON (reelsight.contract.cost); "": none
 
     def run_defaults(self) -> dict[str, str]:
         """The deployment's run defaults, given unchanged to the SageMaker model, the dispatcher and
@@ -62,6 +64,7 @@ class ProcessingConfig:
     instance_count: int = 1
     volume_size_gb: int = 100
     max_runtime_seconds: int = 86400
+    prices: str = ""  # the `prices` context as canonical JSON (reelsight.contract.cost); "": none
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,6 +124,7 @@ CONTEXT_DEFAULTS: dict[str, Any] = {
     "apiInstanceType": "t3.small",
     "dispatcherTimeoutSeconds": 60,
     "powertoolsLayerVersion": 27,
+    "prices": {},  # {"ml.g4dn.xlarge": 0.80}: USD per hour over reelsight.contract.cost's table
 }
 
 
@@ -160,6 +164,16 @@ def _ml_instance(get: ContextGetter, key: str) -> str:
     return text
 
 
+def _prices(get: ContextGetter) -> str:
+    """The `prices` context (a JSON object, as text or as cdk.json's object) as canonical JSON."""
+    raw = _value(get, "prices")
+    try:
+        prices = parse_prices(raw if isinstance(raw, dict) else str(raw))
+    except PriceError as error:
+        raise ConfigError(f"context 'prices': {error}") from None
+    return prices_json(prices) if prices else ""
+
+
 def config_from_context(get: ContextGetter) -> AppConfig:
     """Build the configuration from a context getter such as ``app.node.try_get_context``."""
     removal = _str(get, "dataRemovalPolicy").lower()
@@ -175,6 +189,7 @@ def config_from_context(get: ContextGetter) -> AppConfig:
     model = _str(get, "model")
     _check_model(model)
     dispatcher_timeout = _int(get, "dispatcherTimeoutSeconds", minimum=10, maximum=900)
+    prices = _prices(get)
     return AppConfig(
         network=NetworkConfig(nat_gateways=_int(get, "natGateways", minimum=0, maximum=2)),
         data=DataConfig(
@@ -187,10 +202,12 @@ def config_from_context(get: ContextGetter) -> AppConfig:
             max_concurrent_invocations=_int(get, "maxConcurrentInvocations", minimum=1, maximum=1000),
             model=model,
             fps=fps,
+            prices=prices,
         ),
         processing=ProcessingConfig(
             instance_type=_ml_instance(get, "processingInstanceType"),
             instance_count=_int(get, "processingInstanceCount", minimum=1, maximum=100),
+            prices=prices,
         ),
         lambdas=LambdaConfig(
             dispatcher_timeout_seconds=dispatcher_timeout,

@@ -148,6 +148,7 @@ class PipelineStack(Stack):
             results_bucket=imports.results_bucket,
             success_topic=topics.success,
             error_topic=topics.error,
+            jobs_table=imports.jobs_table,
         )
 
     def _mxnet_image(
@@ -289,4 +290,5 @@ def _processing_job_definition(
         security_group_ids=(network.processing_security_group.security_group_id,),
         api_url=api_url,
         api_token_secret_arn=api_token.secret_arn if api_token is not None else None,
+        prices=config.prices or None,
     )

@@ -49,7 +49,7 @@ def handle_parsed(parsed: ResultEvent | Ignored, settings: Settings) -> dict[str
     finally:
         logger.remove_keys(["job_id"])
     metrics.add_metric(name=_METRIC_FOR_ACTION[applied.action], unit=MetricUnit.Count, value=1)
-    if applied.action == "updated" and applied.status in ("SUCCEEDED", "FAILED"):
+    if applied.action == "updated" and applied.status in ("SUCCEEDED", "FAILED", "PARTIAL"):
         metrics.add_metric(name=f"Jobs{applied.status.capitalize()}", unit=MetricUnit.Count, value=1)
     return applied.to_dict()
 

@@ -23,6 +23,7 @@ from reelsight.contract.jobs import (
     seconds_between,
 )
 from reelsight.contract.names import SUMMARY_FILE, artifacts_prefix, s3_uri
+from reelsight.contract.progress import job_progress
 
 logger = Logger(service="reelsight-results", child=True)
 
@@ -66,6 +67,10 @@ def apply_result(event: ResultEvent, *, settings: Settings, clients: Clients) ->
     if skipped is not None:
         return skipped
     status = event.status
+    reason = _failure_reason(event, clients) if status == JobStatus.FAILED else None
+    stopped = _stopped_with_parts(current) if status == JobStatus.FAILED else None
+    if stopped is not None and reason is not None:
+        status, reason = JobStatus.PARTIAL, f"{stopped}: {reason}"
     fields = _record_fields(current, event)
     summary: dict[str, Any] | None = None
     if status.terminal:
@@ -77,7 +82,7 @@ def apply_result(event: ResultEvent, *, settings: Settings, clients: Clients) ->
         event.job_id,
         status,
         at=_event_time(event.finished_at) if status.terminal else None,
-        reason=_failure_reason(event, clients) if status == JobStatus.FAILED else None,
+        reason=reason,
         fields=fields,
     )
     if not result.applied:  # another delivery got there first
@@ -88,6 +93,15 @@ def apply_result(event: ResultEvent, *, settings: Settings, clients: Clients) ->
         job = result.job.to_item()
         notified = publish(clients.sns, settings.results_topic_arn, job, summary=summary) is not None
     return Applied(UPDATED, event.job_id, status, notified)
+
+
+def _stopped_with_parts(current: JobRecord | None) -> str | None:
+    """``stopped after N of M frames`` when the failed job left result parts (it ends PARTIAL), else None."""
+    progress = job_progress(current.progress) if current is not None else None
+    if progress is None or progress.parts <= 0:
+        return None
+    total = progress.frames_total if progress.frames_total is not None else "?"
+    return f"stopped after {progress.frames_done} of {total} frames"
 
 
 def _skipped(current: JobRecord | None, event: ResultEvent) -> Applied | None:

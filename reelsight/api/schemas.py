@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
@@ -22,19 +22,58 @@ class Health(BaseModel):
     version: str
 
 
-class VideoProgress(BaseModel):
+class LiveProgress(BaseModel):
+    """What the worker reports while a job runs (reelsight/contract/progress.py); null while unknown."""
+
+    stage: Literal["loading", "running", "writing", "done"] | None = Field(
+        default=None, description="loading (the model), running, writing (the artifacts) or done."
+    )
+    percent: float | None = Field(default=None, ge=0, le=100, description="0..100; null while no total.")
+    decode_fps: float | None = Field(default=None, ge=0, description="Sampled frames decoded per second.")
+    inference_fps: float | None = Field(
+        default=None, ge=0, description="Frames through the model per second."
+    )
+    eta_seconds: float | None = Field(
+        default=None, ge=0, description="Seconds left, as the worker estimates."
+    )
+    parts: int = Field(default=0, ge=0, description="Result parts written so far (see /frames).")
+
+
+class VideoProgress(LiveProgress):
     frames_done: int = Field(ge=0)
     frames_total: int | None = Field(default=None, ge=0)
     updated_at: str | None = None
 
 
-class Progress(BaseModel):
+class Progress(LiveProgress):
     frames_done: int = Field(ge=0, description="Frames processed, summed over the job's videos.")
     frames_total: int | None = Field(
         default=None, description="Sum of the totals; null while any is unknown."
     )
     fraction: float | None = Field(default=None, ge=0, le=1, description="0..1; 1 once the job completed.")
     videos: dict[str, VideoProgress] = Field(default_factory=dict, description="Per video, by name.")
+
+
+class WorkerSeconds(BaseModel):
+    model_load: float | None = None
+    decode: float | None = None
+    inference: float | None = None
+    total: float | None = None
+
+
+class Receipt(BaseModel):
+    """What the run cost (the summary's ``receipt``; reelsight/contract/cost.py)."""
+
+    model_config = ConfigDict(extra="allow")
+    instance_type: str | None = None
+    region: str | None = None
+    price_per_hour: float | None = Field(default=None, description="USD per instance-hour.")
+    price_source: str | None = None
+    worker_seconds: WorkerSeconds | None = None
+    frames: int | None = None
+    video_seconds: float | None = None
+    cost: float | None = Field(default=None, description="USD; null when the price is unknown.")
+    cost_per_video_hour: float | None = Field(default=None, description="USD per hour of video.")
 
 
 class JobListItem(BaseModel):
@@ -80,6 +119,7 @@ class JobDetail(JobListItem):
     summary: ShortSummary | None = Field(
         default=None, description="The run's short summary (the job record's), once there is one."
     )
+    receipt: Receipt | None = Field(default=None, description="What the run cost, once it has a summary.")
     output_location: str | None = None
     links: dict[str, str] = Field(
         default_factory=dict,
@@ -94,7 +134,11 @@ class JobDetail(JobListItem):
     )
     frames_url: str | None = Field(
         default=None,
-        description="This API's path of the frames (frames.jsonl, streamed), once there are any.",
+        description="This API's path of the frames (frames.jsonl, streamed), once there are any: while "
+        "the job runs (or after it ended PARTIAL) the parts written so far, concatenated in order.",
+    )
+    frames_final: bool = Field(
+        default=False, description="Whether frames_url streams the final frames.jsonl (else parts so far)."
     )
     extra: dict[str, Any] = Field(default_factory=dict, description="Other fields of the job record.")
 
@@ -106,6 +150,17 @@ class ProgressReport(BaseModel):
     video: str = Field(min_length=1, max_length=1024, pattern=r"^[^\x00-\x1f\x7f]+$")
     frames_done: int = Field(ge=0, le=MAX_FRAMES)
     frames_total: int | None = Field(default=None, ge=0, le=MAX_FRAMES)
+    # The rest of a VideoProgress entry (reelsight.contract.progress); older reporters send none of it.
+    stage: Literal["loading", "running", "writing", "done"] | None = None
+    decode_fps: float | None = Field(default=None, ge=0, le=1e6)
+    inference_fps: float | None = Field(default=None, ge=0, le=1e6)
+    eta_seconds: float | None = Field(default=None, ge=0, le=1e9)
+    parts: int | None = Field(default=None, ge=0, le=MAX_FRAMES)
+
+    def entry(self) -> dict[str, Any]:
+        """The stored progress entry (frames and the time stamp are added by the jobs table)."""
+        fields = ("stage", "decode_fps", "inference_fps", "eta_seconds", "parts")
+        return {name: getattr(self, name) for name in fields if getattr(self, name) is not None}
 
     @model_validator(mode="after")
     def _done_within_total(self) -> ProgressReport:

@@ -94,10 +94,16 @@ class JobStore:
             raise StoreError(400, str(exc)) from None
 
     def record_progress(
-        self, job_id: str, video: str, frames_done: int, frames_total: int | None
+        self,
+        job_id: str,
+        video: str,
+        frames_done: int,
+        frames_total: int | None,
+        *,
+        entry: dict[str, Any] | None = None,
     ) -> ProgressOutcome:
         """Store one video's progress (forward only, unfinished jobs only); StoreError 404/409 otherwise."""
-        outcome = self.jobs.record_progress(job_id, video, frames_done, frames_total)
+        outcome = self.jobs.record_progress(job_id, video, frames_done, frames_total, entry=entry)
         refusal = _progress_refusal(outcome, job_id, video, frames_done)
         if refusal is not None:
             raise refusal

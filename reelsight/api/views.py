@@ -8,7 +8,15 @@ from typing import Any
 
 from reelsight.api.store import JobStore
 from reelsight.contract.jobs import JobRecord, JobStatus, parse_time, time_text
-from reelsight.contract.names import FRAMES_FILE, SUMMARY_FILE, job_prefix, s3_location_or_none
+from reelsight.contract.names import (
+    FRAMES_FILE,
+    PARTS_FOLDER,
+    SUMMARY_FILE,
+    job_prefix,
+    parts_prefix,
+    s3_location_or_none,
+)
+from reelsight.contract.progress import VideoProgress, job_progress
 from reelsight.contract.summary import ShortSummary
 
 LIST_FIELDS = ("job_id", "status", "route", "source", "created_at", "updated_at", "reason", "progress")
@@ -28,15 +36,35 @@ def _count(value: Any) -> int | None:
     return int(value)
 
 
+def _live_fields(progress: VideoProgress | None) -> dict[str, Any]:
+    """What the worker reports beyond the frame counts (contract/progress.py); None while unknown."""
+    if progress is None:
+        return {"stage": None, "percent": None, "decode_fps": None, "inference_fps": None,
+                "eta_seconds": None, "parts": 0}  # fmt: skip
+    return {
+        "stage": progress.stage,
+        "percent": progress.percent,
+        "decode_fps": progress.decode_fps,
+        "inference_fps": progress.inference_fps,
+        "eta_seconds": progress.eta_seconds,
+        "parts": progress.parts,
+    }
+
+
 def progress_view(record: JobRecord) -> dict[str, Any]:
+    """The job's progress: the frames summed over its videos (job_progress), the stage, percent,
+    rates and ETA the worker last reported, and each video's entry."""
     videos: dict[str, dict[str, Any]] = {}
+    readable: dict[str, Any] = {}
     for name, entry in (record.progress or {}).items():
         if not isinstance(entry, dict) or _count(entry.get("frames_done")) is None:
             continue
+        readable[str(name)] = entry
         videos[str(name)] = {
             "frames_done": _count(entry.get("frames_done")),
             "frames_total": _count(entry.get("frames_total")),
             "updated_at": time_text(entry.get("updated_at")),
+            **_live_fields(VideoProgress.from_json(entry)),
         }
     done = sum(v["frames_done"] for v in videos.values())
     totals = [v["frames_total"] for v in videos.values()]
@@ -47,7 +75,12 @@ def progress_view(record: JobRecord) -> dict[str, Any]:
     fraction = min(1.0, done / total) if total else None
     if record.status is JobStatus.SUCCEEDED:
         fraction = 1.0
-    return {"frames_done": done, "frames_total": total, "fraction": fraction, "videos": videos}
+    live = _live_fields(job_progress(readable))
+    if record.status is JobStatus.SUCCEEDED:
+        live["percent"] = 100.0
+    elif live["percent"] is None and fraction is not None:
+        live["percent"] = round(100 * fraction, 1)
+    return {"frames_done": done, "frames_total": total, "fraction": fraction, **live, "videos": videos}
 
 
 def list_item(record: JobRecord) -> dict[str, Any]:
@@ -89,6 +122,18 @@ def _run_timings(record: JobRecord, short: ShortSummary | None) -> dict[str, flo
     return short.timings.to_json() if short is not None and "timings" in stored else None
 
 
+def receipt_of(short: ShortSummary | None) -> dict[str, Any] | None:
+    """The run's cost receipt (the short summary's ``receipt``), once the run has one."""
+    return short.receipt.to_json() if short is not None and short.receipt is not None else None
+
+
+def running_parts(objects: list[dict[str, Any]], job_id: str) -> list[str]:
+    """The keys of the result parts written so far (names.part_key), in order."""
+    prefix = parts_prefix(job_id)
+    keys = [o["key"] for o in objects if o["key"].startswith(prefix) and o["key"].endswith(".jsonl")]
+    return sorted(keys, key=lambda key: (frame_index_of(key) or 0, key))
+
+
 def result_parts(objects: list[dict[str, Any]]) -> tuple[str, str] | None:
     """The shallowest summary.json with a frames.jsonl beside it: ``artifacts/`` of an async job,
     ``output/<video>/`` of a Processing job."""
@@ -126,7 +171,7 @@ def _artifact_links(
             if index is not None:
                 frame_images.setdefault(str(index), store.presign_get(store.results_bucket, key))
             continue
-        if {"masks", "class_maps"} & set(parts[:-1]):
+        if {"masks", "class_maps", PARTS_FOLDER.rstrip("/")} & set(parts[:-1]):
             continue
         url = store.presign_get(store.results_bucket, key)
         downloads.append({"name": name, "key": key, "size": obj["size"], "url": url})
@@ -151,6 +196,7 @@ def detail(record: JobRecord, store: JobStore) -> dict[str, Any]:
     if failure and failure[0] == store.results_bucket:
         links["failure"] = store.presign_get(*failure)
     has_result = result_parts(objects) is not None
+    has_frames = has_result or bool(running_parts(objects, job_id))
     extra = {k: v for k, v in record.to_item().items() if k not in DETAIL_FIELDS}
     return {
         **list_item(record),
@@ -159,11 +205,13 @@ def detail(record: JobRecord, store: JobStore) -> dict[str, Any]:
         "timings": _run_timings(record, short),
         "durations": _durations(record),
         "summary": short.to_json() if short else None,
+        "receipt": receipt_of(short),
         "output_location": record.output_location,
         "links": links,
         "downloads": downloads,
         "frame_images": frame_images,
         "summary_url": f"/v1/jobs/{job_id}/summary" if has_result else None,
-        "frames_url": f"/v1/jobs/{job_id}/frames" if has_result else None,
+        "frames_url": f"/v1/jobs/{job_id}/frames" if has_frames else None,
+        "frames_final": has_result,
         "extra": extra,
     }

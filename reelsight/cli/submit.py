@@ -65,6 +65,9 @@ def register(subparsers: Any) -> None:
     )
     submit.add_argument("--wait", action="store_true", help="wait until the job ends")
     submit.add_argument("--timeout", type=float, default=600.0, help="seconds --wait waits (default: 600)")
+    submit.add_argument(
+        "--interval", type=float, default=2.0, help="seconds between polls of --wait (default: 2)"
+    )
     submit.add_argument("--fetch", metavar="DIR", help="with --wait: download the results into DIR")
     submit.add_argument("--no-progress", action="store_true", help="no upload progress bar")
     _target_args(submit)
@@ -73,7 +76,20 @@ def register(subparsers: Any) -> None:
     status = subparsers.add_parser("status", help="one job's record, or a table of recent jobs")
     status.add_argument("job", nargs="?", help="job id (default: list recent jobs)")
     status.add_argument("--limit", type=int, default=20, help="jobs in the table (default: 20)")
-    status.add_argument("--json", action="store_true", help="print the job record as JSON")
+    status.add_argument(
+        "--json",
+        action="store_true",
+        help="print the job record as JSON (with --watch: one JSON object per line and change)",
+    )
+    status.add_argument(
+        "--watch",
+        action="store_true",
+        help="follow the job until it ends: a progress bar on a terminal, a line per change otherwise",
+    )
+    status.add_argument(
+        "--interval", type=float, default=2.0, help="seconds between polls of --watch (default: 2)"
+    )
+    status.add_argument("--timeout", type=float, default=3600.0, help="seconds --watch waits (default: 3600)")
     _target_args(status)
     status.set_defaults(func=run_status)
 
@@ -146,11 +162,7 @@ def run_submit(args: argparse.Namespace) -> int:
     if not args.wait:
         return 0
 
-    def on_change(status: str, job: JobRecord | None) -> None:
-        reason = f" - {job.reason}" if job and job.reason else ""
-        print(f"  status: {status}{reason}", flush=True)
-
-    job = client.wait(submission, timeout=args.timeout, on_change=on_change)
+    job = _follow(client, submission, args, as_json=False)
     print(f"job {job.job_id}: {job.status_text}")
     if job.status is not JobStatus.SUCCEEDED:
         print(f"reason: {job.reason}")
@@ -176,10 +188,32 @@ def run_submit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _follow(client: Any, job: Any, args: argparse.Namespace, *, as_json: bool) -> JobRecord:
+    """Poll ``job`` (a Submission or a job id) until it ends, rendering each change."""
+    from reelsight.cli.watch import JobWatcher, choose_mode
+
+    watcher = JobWatcher(choose_mode(sys.stdout, as_json))
+    try:
+        record: JobRecord = client.wait(
+            job, timeout=args.timeout, interval=args.interval, on_poll=watcher.update
+        )
+    finally:
+        watcher.close()
+    return record
+
+
 def run_status(args: argparse.Namespace) -> int:
     import json
 
     client = _client(args)
+    if args.job and args.watch:
+        if not client.get_job(args.job):
+            print(f"no job {args.job}", file=sys.stderr)
+            return 1
+        watched = _follow(client, args.job, args, as_json=args.json)
+        if not args.json:
+            _print_record(watched.to_item())
+        return 0 if watched.status is JobStatus.SUCCEEDED else 1
     if args.job:
         record = client.get_job(args.job)
         if not record:
@@ -189,21 +223,41 @@ def run_status(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(job, indent=2, sort_keys=True, default=str))
             return 0
-        for key in (
-            "job_id",
-            "status",
-            "reason",
-            "source",
-            "route",
-            "created_at",
-            "finished_at",
-            "output_location",
-        ):
-            if job.get(key):
-                print(f"{key:<16} {job[key]}")
-        for entry in job.get("status_history") or []:
-            print(f"  {entry.get('at')}  {entry.get('status')}  {entry.get('reason') or ''}".rstrip())
+        _print_record(job)
         return 0
+    return _print_jobs(client, args)
+
+
+def _print_record(job: dict[str, Any]) -> None:
+    for key in (
+        "job_id",
+        "status",
+        "reason",
+        "source",
+        "route",
+        "created_at",
+        "finished_at",
+        "output_location",
+    ):
+        if job.get(key):
+            print(f"{key:<16} {job[key]}")
+    _print_receipt(job)
+    for entry in job.get("status_history") or []:
+        print(f"  {entry.get('at')}  {entry.get('status')}  {entry.get('reason') or ''}".rstrip())
+
+
+def _print_receipt(job: dict[str, Any]) -> None:
+    """The job's ``cost:`` line, from its summary's receipt (none before it has one)."""
+    from reelsight.estimate import receipt_line
+
+    line = receipt_line(job.get("summary"))
+    if line:
+        print(line)
+
+
+def _print_jobs(client: Any, args: argparse.Namespace) -> int:
+    import json
+
     jobs = client.recent_jobs(args.limit)
     if args.json:
         print(json.dumps([job.to_item() for job in jobs], indent=2, sort_keys=True, default=str))

@@ -280,7 +280,7 @@ class JobRecord:
     durations: dict[str, Any] | None = None
     summary: dict[str, Any] | None = None  # the short run summary
     warnings: list[str] | None = None
-    progress: dict[str, Any] | None = None  # per video: {"frames_done", "frames_total"?, "updated_at"}
+    progress: dict[str, Any] | None = None  # per video: a VideoProgress entry (contract/progress.py)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -507,9 +507,11 @@ class JobsTable:
         at: str | None = None,
         reason: str | None = None,
         fields: Mapping[str, Any] | None = None,
+        must_exist: bool = False,
     ) -> Transition:
         """Move a job to ``status`` unless it is already there or further along (then nothing changes),
-        appending to ``status_history``. A job missing from the table is created."""
+        appending to ``status_history``. A job missing from the table is created, unless
+        ``must_exist`` (then nothing is written and the transition is not applied)."""
         allowed = sorted(ALLOWED_FROM[status])
         if not allowed:
             raise ValueError(f"no job moves to {status}; it is only created")
@@ -539,7 +541,11 @@ class JobsTable:
                 TableName=self.table,
                 Key=self._key(job_id),
                 UpdateExpression="SET " + ", ".join(assignments),
-                ConditionExpression=f"attribute_not_exists(job_id) OR #status IN ({predecessors})",
+                ConditionExpression=(
+                    f"attribute_exists(job_id) AND #status IN ({predecessors})"
+                    if must_exist
+                    else f"attribute_not_exists(job_id) OR #status IN ({predecessors})"
+                ),
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
@@ -557,16 +563,26 @@ class JobsTable:
     # --- progress (the API, for Processing jobs) ---
 
     def record_progress(
-        self, job_id: str, video: str, frames_done: int, frames_total: int | None = None
+        self,
+        job_id: str,
+        video: str,
+        frames_done: int,
+        frames_total: int | None = None,
+        *,
+        entry: Mapping[str, Any] | None = None,
     ) -> ProgressOutcome:
-        """Store one video's progress if it moves forward and the job has not ended.
+        """Store one video's progress if it moves forward (by ``frames_done``) and the job has not
+        ended; a write that would go backwards, or repeats what is stored, changes nothing.
 
+        ``entry`` is the full entry to store (:meth:`reelsight.contract.progress.VideoProgress.to_json`);
+        its ``frames_done`` and ``frames_total`` are the arguments', and ``updated_at`` is stamped now.
         Errors other than a refused condition (the table cannot be reached, throttling) raise: the
-        API answers 502 and the worker's reporter, which is best effort, carries on.
+        API answers 502 and the worker's reporters, which are best effort, carry on.
         """
-        entry: dict[str, Any] = {"frames_done": frames_done, "updated_at": now_iso()}
+        stored: dict[str, Any] = {**(entry or {}), "frames_done": frames_done, "updated_at": now_iso()}
+        stored.pop("frames_total", None)
         if frames_total is not None:
-            entry["frames_total"] = frames_total
+            stored["frames_total"] = frames_total
         names, values = self._unfinished_names_values()
         unfinished = "attribute_exists(job_id) AND NOT (#status IN (" + ", ".join(sorted(values)) + "))"
         self._ensure_progress_map(job_id, unfinished, names, values)
@@ -582,7 +598,7 @@ class JobsTable:
                 ExpressionAttributeNames={**names, "#video": video},
                 ExpressionAttributeValues={
                     **values,
-                    ":entry": encode_value(entry),
+                    ":entry": encode_value(stored),
                     ":done": {"N": str(frames_done)},
                 },
             )
@@ -593,7 +609,7 @@ class JobsTable:
             if code != CONDITION_FAILED:
                 raise
             return self._refused_progress(job_id, video, frames_done)
-        return ProgressOutcome(ProgressResult.APPLIED, entry)
+        return ProgressOutcome(ProgressResult.APPLIED, stored)
 
     @staticmethod
     def _unfinished_names_values() -> tuple[dict[str, str], dict[str, Any]]:

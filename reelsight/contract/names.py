@@ -10,6 +10,9 @@ Results bucket, per job::
     jobs/<job_id>/artifacts/     artifacts_prefix(job_id): what the async worker uploads
     jobs/<job_id>/output/        output_prefix(job_id): a Processing job's results
     .../frames.jsonl             FRAMES_FILE: one JSON line per sampled frame
+    jobs/<job_id>/artifacts/parts/frames-00001.jsonl
+                                 part_key(job_id, i): the frames so far, in ordered parts, while
+                                 the job runs (their concatenation equals frames.jsonl)
     .../summary.json             SUMMARY_FILE: the run summary
     async/output, async/failure  the async endpoint's S3OutputPath and S3FailurePath
 """
@@ -30,6 +33,7 @@ ARTIFACTS_FOLDER = "artifacts/"
 OUTPUT_FOLDER = "output/"
 FRAMES_FILE = "frames.jsonl"
 SUMMARY_FILE = "summary.json"
+PARTS_FOLDER = "parts/"
 ASYNC_OUTPUT_PATH = "async/output"
 ASYNC_FAILURE_PATH = "async/failure"
 
@@ -65,6 +69,19 @@ def job_prefix(job_id: str, root: str = JOBS_PREFIX) -> str:
 
 def artifacts_prefix(job_id: str, root: str = JOBS_PREFIX) -> str:
     return job_prefix(job_id, root) + ARTIFACTS_FOLDER
+
+
+def parts_prefix(job_id: str, root: str = JOBS_PREFIX) -> str:
+    """``jobs/<job_id>/artifacts/parts/``: a running job's frames, in parts."""
+    return artifacts_prefix(job_id, root) + PARTS_FOLDER
+
+
+def part_key(job_id: str, index: int, root: str = JOBS_PREFIX) -> str:
+    """``jobs/<job_id>/artifacts/parts/frames-00001.jsonl``: part ``index`` (1-based, 5 digits, so
+    the keys sort in order)."""
+    if index < 1:
+        raise ValueError(f"part indexes start at 1, got {index}")
+    return f"{parts_prefix(job_id, root)}frames-{index:05d}.jsonl"
 
 
 def output_prefix(job_id: str) -> str:

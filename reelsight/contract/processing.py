@@ -52,6 +52,7 @@ class ProcessingJobDefinition:
     security_group_ids: tuple[str, ...] = ()
     api_url: str | None = None
     api_token_secret_arn: str | None = None
+    prices: str | None = None  # the deployment's price overrides, JSON (reelsight.contract.cost)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields (lists for tuples), for ``to_json`` and for the CDK's ``to_json_string``."""
@@ -90,6 +91,13 @@ class ProcessingJobDefinition:
         if framework == MXNET_FRAMEWORK and self.mxnet_image_uri:
             return self.mxnet_image_uri
         return self.image_uri
+
+    def cost_environment(self) -> dict[str, str]:
+        """What the job's cost receipt needs: its instance type and the deployment's price overrides."""
+        environment = {envvars.INSTANCE_TYPE: self.instance_type}
+        if self.prices:
+            environment[envvars.PRICES] = self.prices
+        return environment
 
     def api_environment(self) -> dict[str, str]:
         """Where the job reports its progress; the job reads the token itself, so the secret's value
@@ -141,7 +149,12 @@ def create_processing_job_request(
         "ProcessingOutputConfig": _output_config(definition, job_id),
         "ProcessingResources": {"ClusterConfig": _cluster_config(definition)},
         "StoppingCondition": {"MaxRuntimeInSeconds": definition.max_runtime_seconds},
-        "Environment": {**environment, envvars.JOB_ID: job_id, **definition.api_environment()},
+        "Environment": {
+            **environment,
+            envvars.JOB_ID: job_id,
+            **definition.api_environment(),
+            **definition.cost_environment(),
+        },
         "Tags": [{"Key": JOB_ID_TAG, "Value": job_id}],
     }
     if definition.subnet_ids:

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, cast, get_args
 
+from reelsight.contract.cost import CostReceipt
+
 SCHEMA_VERSION = "1.0"
 Status = Literal["ok", "partial", "failed"]
 STATUSES: tuple[str, ...] = get_args(Status)
@@ -97,11 +99,13 @@ class ShortSummary:
     timings: Timings = field(default_factory=Timings)
     artifacts: dict[str, str] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    receipt: CostReceipt | None = None  # what the run cost (reelsight.contract.cost)
     schema_version: str = SCHEMA_VERSION
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["timings"] = self.timings.to_json()
+        data["receipt"] = self.receipt.to_json() if self.receipt else None
         return {"schema_version": data.pop("schema_version"), **data}
 
     @classmethod
@@ -122,6 +126,7 @@ class ShortSummary:
             timings=Timings.from_json(data.get("timings")),
             artifacts=_text_map(data.get("artifacts")),
             warnings=[str(w) for w in _items(data.get("warnings"))][:SHORT_WARNINGS],
+            receipt=CostReceipt.from_json(data.get("receipt")),
             schema_version=str(data.get("schema_version") or SCHEMA_VERSION),
         )
 
@@ -143,17 +148,20 @@ class RunSummary:
     artifacts: dict[str, str] = field(default_factory=dict)
     status: Status = "ok"
     error: str | None = None
+    receipt: CostReceipt | None = None  # what the run cost; the worker adds it (reelsight.contract.cost)
     schema_version: str = SCHEMA_VERSION
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["timings"] = self.timings.to_json()
+        data["receipt"] = self.receipt.to_json() if self.receipt else None
         return {"schema_version": data.pop("schema_version"), **data}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunSummary:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         known["timings"] = Timings.from_json(known.get("timings"))
+        known["receipt"] = CostReceipt.from_json(known.get("receipt"))
         return cls(**known)
 
     @classmethod
@@ -180,5 +188,6 @@ class RunSummary:
             timings=Timings(**asdict(self.timings)),
             artifacts=dict(self.artifacts),
             warnings=list(self.warnings)[:SHORT_WARNINGS],
+            receipt=self.receipt,
             schema_version=self.schema_version,
         )

@@ -324,7 +324,10 @@ class Supervisor:
             moto_port, worker_port=free_port(), endpoint_port=free_port(), api_port=api_port
         )
         concurrency = self.options.worker_concurrency or endpoint_plan.max_concurrency
-        worker = self._spawn(self.build_worker(endpoint_plan, addresses, weights, concurrency))
+        jobs_table = names.get("jobs_table")
+        worker = self._spawn(
+            self.build_worker(endpoint_plan, addresses, weights, concurrency, jobs_table=jobs_table)
+        )
         endpoint = self._spawn(self.build_async_endpoint(endpoint_plan, addresses, concurrency))
         for fn in functions_with_event_sources(plan):
             self._spawn(self.build_lambda_runner(fn, addresses))
@@ -402,22 +405,34 @@ class Supervisor:
         )
 
     def build_worker(
-        self, endpoint: EndpointPlan, addresses: LocalAddresses, weights: str, concurrency: int
+        self,
+        endpoint: EndpointPlan,
+        addresses: LocalAddresses,
+        weights: str,
+        concurrency: int,
+        *,
+        jobs_table: str | None = None,
     ) -> ManagedProcess:
-        """``reelsight serve`` with the endpoint container's environment and the local options."""
+        """``reelsight serve`` with the endpoint container's environment and the local options; with
+        the local jobs table, where it records RUNNING and its progress."""
         return ManagedProcess(
             "worker",
             self._python(
                 "-m", "reelsight", "serve", "--host", "127.0.0.1", "--port", str(addresses.worker_port)
             ),
-            self._worker_env(endpoint, addresses, weights, concurrency),
+            self._worker_env(endpoint, addresses, weights, concurrency, jobs_table),
             self.logs / "worker.log",
             health_url=f"{addresses.worker_url}/ping",
             port=addresses.worker_port,
         )
 
     def _worker_env(
-        self, endpoint: EndpointPlan, addresses: LocalAddresses, weights: str, concurrency: int
+        self,
+        endpoint: EndpointPlan,
+        addresses: LocalAddresses,
+        weights: str,
+        concurrency: int,
+        jobs_table: str | None = None,
     ) -> dict[str, str]:
         model_dir = self.dir / "model"
         model_dir.mkdir(exist_ok=True)
@@ -431,6 +446,7 @@ class Supervisor:
             envvars.PORT: str(addresses.worker_port),
             envvars.MAX_CONCURRENCY: str(concurrency),
             envvars.DEVICE: "auto",
+            **({envvars.JOBS_TABLE: jobs_table} if jobs_table else {}),
             **self.options.extra_worker_env,
         }
         if addresses.api_url:  # where progress reports go

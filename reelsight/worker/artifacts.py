@@ -30,6 +30,10 @@ class ArtifactStore:
             client = boto3.client("s3")
         self._client = client
 
+    @property
+    def client(self) -> Any:
+        return self._client
+
     def key_prefix(self, job_id: str) -> str:
         return artifacts_prefix(job_id, root=self.prefix)
 

@@ -9,6 +9,8 @@ from pathlib import Path
 from reelsight import envvars
 from reelsight.contract.names import JOBS_PREFIX
 from reelsight.contract.settings import env_int
+from reelsight.errors import ParamError
+from reelsight.worker.live import DEFAULT_PART_FRAMES, DEFAULT_PART_SECONDS, DEFAULT_PROGRESS_INTERVAL
 
 DEFAULT_PORT = 8080
 DEFAULT_HOST = "127.0.0.1"
@@ -30,6 +32,10 @@ class ServeConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
     hold_file: Path | None = None
+    jobs_table: str | None = None  # progress and RUNNING go to the jobs table when set
+    progress_interval: float = DEFAULT_PROGRESS_INTERVAL
+    part_frames: int = DEFAULT_PART_FRAMES
+    part_seconds: float = DEFAULT_PART_SECONDS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ServeConfig:
@@ -57,4 +63,24 @@ class ServeConfig:
                 high=1 << 32,
             ),
             hold_file=Path(hold) if hold else None,
+            jobs_table=environ.get(envvars.JOBS_TABLE, "").strip() or None,
+            progress_interval=_env_seconds(environ, envvars.PROGRESS_INTERVAL, DEFAULT_PROGRESS_INTERVAL),
+            part_frames=env_int(
+                environ, envvars.PART_FRAMES, default=DEFAULT_PART_FRAMES, low=1, high=1 << 30
+            ),
+            part_seconds=_env_seconds(environ, envvars.PART_SECONDS, DEFAULT_PART_SECONDS),
         )
+
+
+def _env_seconds(environ: Mapping[str, str], name: str, default: float) -> float:
+    """A positive number of seconds; ParamError names the variable otherwise."""
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ParamError(f"environment variable {name} must be a number of seconds, got {text!r}") from None
+    if not 0 < value < 1e9:
+        raise ParamError(f"environment variable {name} must be a positive number of seconds, got {text!r}")
+    return value

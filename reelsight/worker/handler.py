@@ -7,6 +7,7 @@ they know nothing about HTTP beyond status codes carried by the errors they rais
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import tarfile
@@ -19,7 +20,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
+from reelsight.contract.cost import receipt_from_environment
 from reelsight.contract.names import FRAMES_FILE, OCTET_STREAM, SUMMARY_FILE, suffix_for_content_type
+from reelsight.contract.progress import VideoProgress
 from reelsight.contract.summary import SHORT_WARNINGS
 from reelsight.errors import ModelError, ParamError, ReelsightError, UnsupportedMediaError, VideoError
 from reelsight.params import RunOptions, parse_key_values
@@ -341,6 +344,7 @@ def predict_fn(
     request: RequestOptions,
     out_dir: Path,
     progress: Callable[[int, int | None], None] | None = None,
+    snapshot: Callable[[VideoProgress], None] | None = None,
 ) -> RunSummary:
     from reelsight.pipeline import run_video
 
@@ -354,6 +358,7 @@ def predict_fn(
         predictor=predictor,
         progress=progress,
         video_uri=request.video_uri or f"invocation:{request.job_id}",  # never the temp file's path
+        snapshot=snapshot,
     )
 
 
@@ -373,6 +378,8 @@ def output_fn(
     ``max_response_bytes`` by keeping only the first warnings when there are very many.
     """
     summary.warnings = list(summary.warnings)
+    if summary.receipt is None:  # what the run cost, in summary.json and the body
+        summary.receipt = receipt_from_environment(summary, os.environ)
     if store is not None:
         summary.artifacts = store.artifact_uris(job_id, out_dir, dict(summary.artifacts))
         write_summary(out_dir / SUMMARY_FILE, summary)

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from reelsight import envvars
 from reelsight.contract.names import is_video_key
+from reelsight.contract.progress import VideoProgress
 from reelsight.errors import ParamError, ReelsightError
 from reelsight.params import RunOptions
 from reelsight.worker.progress import ProgressReporter
@@ -339,10 +340,7 @@ def _process_one(
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
 
-    def progress(done: int, total: int | None) -> None:
-        if reporter is not None:
-            reporter.update(video, done, total)
-
+    progress = _VideoReports(reporter, video)
     try:
         if settings.mode == "frames":
             frames, partial, warnings = _extract_frames(settings, settings.input_dir / rel, out_dir, progress)
@@ -362,25 +360,52 @@ def _process_one(
         log.warning("%s: %s: %s", video, error["type"], error["message"])
         return outcome
     if reporter is not None:
-        reporter.update(video, frames, frames, final=True)
+        reporter.update(video, frames, frames, final=True, entry={"stage": "done"})
     log.info("%s: %s, %d frame(s) in %.1fs", video, status, frames, time.monotonic() - started)
     return VideoOutcome(
         video, name, status, frames=frames, seconds=time.monotonic() - started, warnings=warnings
     )
 
 
+class _VideoReports:
+    """One video's progress for the reporter: frame counts from any pipeline (``progress(done,
+    total)``), and full snapshots (stage, rates, ETA) from ``run_video``, which then take over."""
+
+    def __init__(self, reporter: ProgressReporter | None, video: str) -> None:
+        self._reporter = reporter
+        self._video = video
+        self._snapshots = False
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if self._reporter is not None and not self._snapshots:
+            self._reporter.update(self._video, done, total)
+
+    def snapshot(self, progress: VideoProgress) -> None:
+        self._snapshots = True
+        if self._reporter is not None:
+            entry = progress.to_json()
+            self._reporter.update(self._video, progress.frames_done, progress.frames_total, entry=entry)
+
+
 def _infer(settings: ProcessSettings, rel: Path, out_dir: Path, predictor: Any, progress: Any) -> Any:
+    from reelsight.contract.cost import receipt_from_environment
+    from reelsight.contract.names import SUMMARY_FILE
     from reelsight.pipeline import run_video
+    from reelsight.results import write_summary
 
     uri = f"{settings.input_uri.rstrip('/')}/{rel.as_posix()}" if settings.input_uri else rel.as_posix()
-    return run_video(
+    summary = run_video(
         settings.input_dir / rel,
         options=settings.options,
         out_dir=out_dir,
         predictor=predictor,
         progress=progress,
+        snapshot=getattr(progress, "snapshot", None),
         video_uri=uri,
     )
+    summary.receipt = receipt_from_environment(summary, os.environ)  # what this video cost
+    write_summary(out_dir / SUMMARY_FILE, summary)
+    return summary
 
 
 def _extract_frames(

@@ -14,12 +14,15 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 log = logging.getLogger("reelsight.worker.progress")
 
 _STOP = object()
+# What the API's progress report accepts beside the frame counts (reelsight.api.schemas.ProgressReport).
+_ENTRY_FIELDS = frozenset({"stage", "decode_fps", "inference_fps", "eta_seconds", "parts"})
 
 
 class ProgressReporter:
@@ -47,15 +50,25 @@ class ProgressReporter:
         self._thread = threading.Thread(target=self._run, name="progress", daemon=True)
         self._thread.start()
 
-    def update(self, video: str, frames_done: int, frames_total: int | None, *, final: bool = False) -> None:
+    def update(
+        self,
+        video: str,
+        frames_done: int,
+        frames_total: int | None,
+        *,
+        final: bool = False,
+        entry: Mapping[str, Any] | None = None,
+    ) -> None:
         """Queue a report; between two reports for one video at least ``min_interval`` passes,
-        except for the first and the final one, which always go out."""
+        except for the first and the final one, which always go out. ``entry`` is the rest of a
+        ``VideoProgress`` (stage, rates, ETA, parts), sent along when given."""
         now = time.monotonic()
         last = self._last_queued.get(video)
         if not final and last is not None and now - last < self._min_interval:
             return
         self._last_queued[video] = now
-        payload = {"video": video, "frames_done": int(frames_done), "frames_total": frames_total}
+        extra = {k: v for k, v in (entry or {}).items() if k in _ENTRY_FIELDS}
+        payload = {**extra, "video": video, "frames_done": int(frames_done), "frames_total": frames_total}
         try:
             self._queue.put_nowait(payload)
         except queue.Full:

@@ -17,14 +17,18 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import IO, Any, cast
 from urllib.parse import urlsplit
 
+from reelsight.contract.jobs import JobsTable
+from reelsight.contract.names import FRAMES_FILE
 from reelsight.errors import ModelError, ReelsightError
 from reelsight.params import RunOptions
 from reelsight.worker import handler
 from reelsight.worker.artifacts import ArtifactStore
 from reelsight.worker.config import ServeConfig
+from reelsight.worker.live import LiveJob, PartPolicy, PartUploader, TableProgress
 
 log = logging.getLogger("reelsight.worker")
 
@@ -42,8 +46,10 @@ class WorkerState:
         *,
         weights_from_env: bool,
         store: ArtifactStore | None,
+        jobs: JobsTable | None = None,
     ) -> None:
         self.config = config
+        self.jobs = jobs
         self.defaults = defaults
         self.weights_from_env = weights_from_env
         self.store = store
@@ -71,6 +77,24 @@ class WorkerState:
             self.model.source,
             time.monotonic() - started,
         )
+
+    def live_job(self, job_id: str, video: str, out_dir: Path) -> LiveJob:
+        """Progress in the jobs table (when configured) and parts in S3 (when there is a store)."""
+        config = self.config
+        table = None
+        if self.jobs is not None:
+            table = TableProgress(self.jobs, job_id, video, min_interval=config.progress_interval)
+        parts = None
+        if self.store is not None:
+            parts = PartUploader(
+                self.store.client,
+                self.store.bucket,
+                job_id,
+                out_dir / FRAMES_FILE,
+                policy=PartPolicy(config.part_frames, config.part_seconds),
+                root=self.store.prefix,
+            )
+        return LiveJob(table, parts)
 
     @contextmanager
     def slot(self) -> Iterator[None]:
@@ -184,14 +208,21 @@ class WorkerRequestHandler(BaseHTTPRequestHandler):
                     )
                     body_read = True
                     out_dir = work_dir / "out"
-                    summary = handler.predict_fn(video, model, request, out_dir)
-                    body = handler.output_fn(
-                        summary,
-                        out_dir,
-                        job_id=job_id,
-                        store=state.store,
-                        max_response_bytes=state.config.max_response_bytes,
-                    )
+                    live = state.live_job(job_id, _video_name(request.video_uri, job_id), out_dir)
+                    live.start()
+                    ok = False
+                    try:
+                        summary = handler.predict_fn(video, model, request, out_dir, snapshot=live)
+                        body = handler.output_fn(
+                            summary,
+                            out_dir,
+                            job_id=job_id,
+                            store=state.store,
+                            max_response_bytes=state.config.max_response_bytes,
+                        )
+                        ok = True
+                    finally:
+                        live.finish(ok)
                 finally:
                     handler.remove_work_dir(work_dir)
         except Exception as exc:  # every failure becomes a JSON error answer
@@ -244,7 +275,7 @@ def serve(
     config: ServeConfig, defaults: RunOptions, *, weights_from_env: bool, store: ArtifactStore | None = None
 ) -> int:
     """Listen at once (``/ping`` answers 503 while loading), load the model, serve until SIGTERM."""
-    state = WorkerState(config, defaults, weights_from_env=weights_from_env, store=store)
+    state = WorkerState(config, defaults, weights_from_env=weights_from_env, store=store, jobs=_jobs(config))
     server = WorkerServer((config.host, config.port), state)
     port = server.server_address[1]
     print(f"reelsight serve: listening on http://{config.host}:{port}", file=sys.stderr, flush=True)
@@ -274,3 +305,22 @@ def serve(
         print(f"reelsight serve: error: model load failed: {state.load_error}", file=sys.stderr, flush=True)
         return ModelError.exit_code
     return 0
+
+
+def _jobs(config: ServeConfig) -> JobsTable | None:
+    """The jobs table, with short timeouts and few retries: progress is best effort."""
+    if not config.jobs_table:
+        return None
+    import boto3
+    from botocore.config import Config
+
+    client = boto3.client(
+        "dynamodb", config=Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 2})
+    )
+    return JobsTable(client, config.jobs_table)
+
+
+def _video_name(video_uri: str | None, job_id: str) -> str:
+    """The progress map's key for an invocation: the video's file name, as the dispatcher names it."""
+    name = (video_uri or "").rstrip("/").rsplit("/", 1)[-1]
+    return name or job_id

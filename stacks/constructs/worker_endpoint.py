@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import Aws
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -41,6 +42,7 @@ class WorkerEndpoint(Construct):
         results_bucket: s3.IBucket,
         success_topic: sns.ITopic,
         error_topic: sns.ITopic,
+        jobs_table: dynamodb.ITable,
     ) -> None:
         super().__init__(scope, construct_id)
         self.role = self._role(
@@ -51,7 +53,16 @@ class WorkerEndpoint(Construct):
             success_topic=success_topic,
             error_topic=error_topic,
         )
-        self.model = self._model(config, role=self.role, image=image, results_bucket=results_bucket)
+        # RUNNING and progress (JobsTable.transition/record_progress): read and update the one item,
+        # on the table only (no index, no scan, no put). Its KMS key is granted above.
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["dynamodb:GetItem", "dynamodb:UpdateItem"], resources=[jobs_table.table_arn]
+            )
+        )
+        self.model = self._model(
+            config, role=self.role, image=image, results_bucket=results_bucket, jobs_table=jobs_table
+        )
         self.endpoint_config = sagemaker.CfnEndpointConfig(
             self,
             "Config",
@@ -105,6 +116,7 @@ class WorkerEndpoint(Construct):
         role: iam.Role,
         image: ecr_assets.DockerImageAsset,
         results_bucket: s3.IBucket,
+        jobs_table: dynamodb.ITable,
     ) -> sagemaker.CfnModel:
         model = sagemaker.CfnModel(
             self,
@@ -117,6 +129,9 @@ class WorkerEndpoint(Construct):
                     envvars.MAX_CONCURRENCY: str(config.max_concurrent_invocations),
                     envvars.ARTIFACT_BUCKET: results_bucket.bucket_name,
                     envvars.ARTIFACT_PREFIX: JOBS_PREFIX,
+                    envvars.JOBS_TABLE: jobs_table.table_name,  # RUNNING and progress
+                    envvars.INSTANCE_TYPE: config.instance_type,  # for the cost receipt
+                    **({envvars.PRICES: config.prices} if config.prices else {}),
                 },
             ),
         )

@@ -64,6 +64,8 @@ try {
   report.timelineClasses = await jobPage.$$eval("#timeline text.tl-label", (labels) => labels.map((l) => l.textContent));
   report.contactSheetLoaded = await jobPage.$eval("#contact-sheet img", (image) => image.naturalWidth > 0);
   report.downloads = await jobPage.locator("#downloads a").count();
+  report.receiptShown = await jobPage.locator("#receipt-card").isVisible();
+  report.receiptFacts = await jobPage.$$eval("#receipt dt", (terms) => terms.map((t) => t.textContent));
 
   // Selecting a frame puts it on the stage with its boxes and labels.
   await jobPage.click(`figure[data-role=thumb][data-frame-index="${options.frame}"]`);

@@ -21,6 +21,13 @@ TOKEN = "test-token-0123456789abcdef"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+def live(percent: float | None) -> dict[str, Any]:
+    """The worker-reported progress fields the API shows for an entry that has only frame counts
+    (an older writer's): the stage reads as running, rates and ETA as unknown."""
+    return {"stage": "running", "percent": percent, "decode_fps": None, "inference_fps": None,
+            "eta_seconds": None, "parts": 0}  # fmt: skip
+
+
 @dataclass
 class ApiResources:
     table: str

@@ -20,7 +20,7 @@ from reelsight.params import RunOptions, SamplingParams
 from reelsight.pipeline import run_video
 from reelsight.results import RunSummary, Timings, read_frames_jsonl
 from reelsight.testing.videos import write_video
-from tests.api.support import TOKEN, ApiResources, ApiServer
+from tests.api.support import TOKEN, ApiResources, ApiServer, live
 from tests.api.viewer_job import FinishedJob, finish_async_job, job_chain
 
 BASE = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -229,6 +229,10 @@ def test_job_detail_shows_the_pipelines_timings_and_the_handlers_durations(
     # The one short form, as the results handler stored it.
     assert job["summary"] == produced.short().to_json()
     assert job["summary"]["model"] == "ssdlite" and job["summary"]["random_weights"] is True
+    # The cost receipt the worker added, beside the summary for the viewer.
+    assert job["receipt"] is not None and job["receipt"] == job["summary"]["receipt"]
+    assert job["receipt"]["frames"] == produced.frames_sampled
+    assert job["receipt"]["worker_seconds"]["total"] > 0
     assert job["progress"]["fraction"] == 1.0
     assert job["summary_url"] == f"/v1/jobs/{finished.job_id}/summary"
     assert job["frames_url"] == f"/v1/jobs/{finished.job_id}/frames"
@@ -328,16 +332,19 @@ def test_progress_moves_only_forward(api_server: ApiServer, api_aws: ApiResource
         "frames_done": 60,
         "frames_total": 200,
         "fraction": 0.3,
+        **live(30.0),
         "videos": {
             "a.mp4": {
                 "frames_done": 40,
                 "frames_total": 100,
                 "updated_at": other.json()["job_progress"]["videos"]["a.mp4"]["updated_at"],
+                **live(40.0),
             },
             "dir/b.mp4": {
                 "frames_done": 20,
                 "frames_total": 100,
                 "updated_at": other.json()["progress"]["updated_at"],
+                **live(20.0),
             },
         },
     }
@@ -456,19 +463,25 @@ def test_viewer_pages_are_served_with_a_strict_policy(api_server: ApiServer) -> 
 
 
 def test_worker_progress_reporter_is_accepted(api_server: ApiServer, api_aws: ApiResources) -> None:
-    """The Processing job's reporter (reelsight.worker.progress) against this server."""
+    """The Processing job's reporter (reelsight.worker.progress) against this server, full entries too."""
     from reelsight.worker.progress import ProgressReporter
 
     job_id = running_processing_job(api_aws)
-    reporter = ProgressReporter(api_server.url, TOKEN, job_id, min_interval=0)
-    reporter.update("clip.mp4", 0, None)
-    reporter.update("clip.mp4", 12, 30)
-    reporter.update("clip.mp4", 30, 30, final=True)
-    reporter.update("clip.mp4", 30, 30, final=True)  # a repeated final report is a no-op, not an error
-    reporter.close()
-    assert (reporter.sent, reporter.failed) == (4, 0)
+    running = {"stage": "running", "inference_fps": 3.5, "decode_fps": 40.0, "eta_seconds": 5.1, "parts": 1}
+    first = ProgressReporter(api_server.url, TOKEN, job_id, min_interval=0)
+    first.update("clip.mp4", 0, None)
+    first.update("clip.mp4", 12, 30, entry={**running, "updated_at": "dropped: the table stamps it"})
+    first.close()
+    mid = api_server.client().get(f"/v1/jobs/{job_id}").json()["progress"]["videos"]["clip.mp4"]
+    assert {k: mid[k] for k in (*running, "frames_done")} == {**running, "frames_done": 12}
+    last = ProgressReporter(api_server.url, TOKEN, job_id, min_interval=0)
+    last.update("clip.mp4", 30, 30, final=True, entry={"stage": "done"})
+    last.update("clip.mp4", 30, 30, final=True)  # a repeated final report is a no-op, not an error
+    last.close()
+    assert (first.sent + last.sent, first.failed + last.failed) == (4, 0)
     job = api_server.client().get(f"/v1/jobs/{job_id}").json()
     assert job["progress"]["videos"]["clip.mp4"]["frames_done"] == 30
+    assert job["progress"]["videos"]["clip.mp4"]["stage"] == "done"
     assert job["progress"]["fraction"] == 1.0
 
 

@@ -11,6 +11,7 @@ from reelsight.api.schemas import suffix_pattern
 from reelsight.api.store import StoreError, safe_filename
 from reelsight.api.views import frame_index_of, list_item, progress_view
 from reelsight.contract.jobs import JobRecord
+from tests.api.support import live
 
 
 def record(**item: object) -> JobRecord:
@@ -62,9 +63,11 @@ def test_progress_view_sums_videos_and_tolerates_odd_records() -> None:
         "frames_done": 10,
         "frames_total": 40,
         "fraction": 0.25,
+        # entries older writers left: no stage, rates or ETA; the stage reads as running
+        **live(25.0),
         "videos": {
-            "a.mp4": {"frames_done": 5, "frames_total": 10, "updated_at": None},
-            "b.mp4": {"frames_done": 5, "frames_total": 30, "updated_at": None},
+            "a.mp4": {"frames_done": 5, "frames_total": 10, "updated_at": None, **live(50.0)},
+            "b.mp4": {"frames_done": 5, "frames_total": 30, "updated_at": None, **live(16.7)},
         },
     }
     unknown_total = progress_view(record(progress={"a": {"frames_done": 7}}))

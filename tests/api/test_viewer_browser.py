@@ -6,12 +6,15 @@ import json
 import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 
+from reelsight.contract.jobs import JobStatus
+from tests.api.running_job import scene_frames, start_running_job
 from tests.api.support import TOKEN, ApiResources, ApiServer
-from tests.api.viewer_job import SCENE, seed_viewer_job
+from tests.api.viewer_job import SCENE, job_chain, seed_viewer_job
 
 HERE = Path(__file__).parent
 CHROMIUM = os.environ.get("REELSIGHT_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -69,6 +72,9 @@ def test_job_page_draws_boxes_masks_and_timeline(
     assert set(report["timelineClasses"]) == {"car", "person", "dog", "bicycle", "truck", "sampled"}
     assert report["contactSheetLoaded"] is True
     assert report["downloads"] >= 3
+    # The cost receipt the worker put in the summary.
+    assert report["receiptShown"] is True
+    assert {"cost per video-hour", "instance type", "worker seconds"} <= set(report["receiptFacts"])
     assert report["stageFrame"] == str(busiest)
     assert report["stageBoxes"] == job.boxes_per_frame[busiest] == report["stageListed"]
     assert sorted(label.split()[0] for label in report["stageLabels"]) == ["car", "person", "person", "truck"]
@@ -79,3 +85,68 @@ def test_job_page_draws_boxes_masks_and_timeline(
     assert report["runningDownloads"] == "Nothing yet."
     assert report["runningViewerHidden"] is True
     assert report["runningMessage"] == ""
+
+
+def test_running_job_page_updates_while_the_job_runs(
+    api_server: ApiServer, api_aws: ApiResources, artifacts_dir: Path, tmp_path: Path
+) -> None:
+    """Progress changes between two polls and frames appear before the job ends; then PARTIAL."""
+    running = start_running_job(api_aws, tmp_path, total=60)
+    running.report("loading", 0)
+    shot = artifacts_dir / "viewer-running.png"
+    options = {"url": api_server.url, "token": TOKEN, "job": running.job_id, "executable": CHROMIUM}
+    node = subprocess.Popen(
+        ["node", str(HERE / "running_check.mjs"), json.dumps({**options, "shot": str(shot)})],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=HERE,
+    )
+    watchdog = threading.Timer(150, node.kill)
+    watchdog.start()
+    try:
+        first = read_step(node)
+        assert first["live"] == {"stage": "loading", "frames": "0/60 frames", "percent": "0%"}
+        assert first["thumbnails"] == 0 and first["viewerHidden"] is True
+
+        frames = scene_frames(12)
+        running.write_part(frames[:8])
+        running.write_part(frames[8:])
+        running.report("running", 12, fps=3.1, eta=15.4)
+        second = read_step(node, go=True)
+        assert second["live"] == {
+            "stage": "running",
+            "frames": "12/60 frames",
+            "percent": "20%",
+            "rate": "3.1 frames/s",
+            "eta": "ETA 15.4 s",
+        }
+        assert second["status"] == "RUNNING"  # the frames arrived before the job ended
+        assert second["thumbnails"] == 12
+        assert second["boxes"] == sum(len(f.detections or []) for f in frames)
+        assert second["stageFrame"] == str(frames[0].frame_index)
+        assert shot.stat().st_size > 10_000
+
+        job_chain(api_aws).table.transition(running.job_id, JobStatus.PARTIAL, reason="the worker stopped")
+        third = read_step(node, go=True)
+    finally:
+        watchdog.cancel()
+        node.kill()
+        node.wait()
+    assert third["problems"] == []
+    assert third["badge"] == "PARTIAL" and "status-partial" in third["badgeClass"]
+    assert third["liveShown"] == 0 and third["thumbnails"] == 12
+    assert third["pollsAfterEnd"] == 0
+
+
+def read_step(node: subprocess.Popen[str], go: bool = False) -> dict:
+    """Let the page go on (a line on its stdin) and read the JSON line of its next step."""
+    assert node.stdin and node.stdout and node.stderr
+    if go:
+        node.stdin.write("next\n")
+        node.stdin.flush()
+    line = node.stdout.readline()
+    if not line:
+        raise AssertionError(f"the browser check ended: {node.stderr.read()[-4000:]}")
+    return dict(json.loads(line))

@@ -116,6 +116,7 @@ def test_the_request_carries_the_definition_and_the_job() -> None:
             envvars.JOB_ID: "0123abcd",
             envvars.API_URL: FULL.api_url,
             envvars.API_TOKEN_SECRET_ARN: FULL.api_token_secret_arn,
+            envvars.INSTANCE_TYPE: "ml.m5.xlarge",  # for the cost receipt
         },
         "Tags": [{"Key": "reelsight:job-id", "Value": "0123abcd"}],
         "NetworkConfig": {
@@ -132,7 +133,11 @@ def test_what_a_definition_leaves_out_stays_out_of_the_request() -> None:
     assert "KmsKeyId" not in request["ProcessingOutputConfig"]
     assert "VolumeKmsKeyId" not in request["ProcessingResources"]["ClusterConfig"]
     assert "NetworkConfig" not in request
-    assert request["Environment"] == {envvars.FPS: "2", envvars.JOB_ID: "0123abcd"}
+    assert request["Environment"] == {
+        envvars.FPS: "2",
+        envvars.JOB_ID: "0123abcd",
+        envvars.INSTANCE_TYPE: MINIMAL.instance_type,  # for the cost receipt; no prices: no override
+    }
 
 
 @pytest.fixture(scope="module")

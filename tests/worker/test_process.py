@@ -171,7 +171,9 @@ def test_infer_mode_records_the_bad_video_and_reports_progress(
     assert all(r.headers["Authorization"] == "Bearer secret-token" for r in recording_server.requests)
     for video in ("good1.mp4", "nested/good2.mp4"):
         posts = recording_server.posts_for(video)
-        assert posts and posts[-1] == {"video": video, "frames_done": 2, "frames_total": 2}
+        # run_video's snapshots: the first report says the model stage, the final one is "done".
+        assert posts and posts[0]["stage"] == "loading" and posts[0]["frames_done"] == 0
+        assert posts[-1] == {"video": video, "frames_done": 2, "frames_total": 2, "stage": "done"}
     assert recording_server.posts_for("broken.mp4") == []
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -12,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from reelsight.api import schemas
 from reelsight.api.routes.deps import AUTHORIZED, BAD_REQUEST, ERRORS, NOT_FOUND, JobId, Store
 from reelsight.api.store import JobStore, StoreError
-from reelsight.api.views import detail, list_item, progress_view, result_parts
+from reelsight.api.views import detail, list_item, progress_view, result_parts, running_parts
 from reelsight.contract.jobs import JobRecord, JobStatus, ProgressResult, parse_time
 from reelsight.contract.names import SUMMARY_FILE
 from reelsight.contract.summary import RunSummary
@@ -27,7 +28,9 @@ UNREADABLE: dict[int | str, dict[str, Any]] = {
 }
 NDJSON = "application/x-ndjson"
 FRAMES_CONTENT: dict[str, Any] = {
-    "description": "frames.jsonl as the run wrote it: one JSON object per sampled frame and line.",
+    "description": "frames.jsonl as the run wrote it: one JSON object per sampled frame and line. "
+    "While the job has no final frames.jsonl (it runs, or ended PARTIAL), the result parts written so far, "
+    "concatenated in order (a prefix of the final file).",
     "content": {NDJSON: {"schema": {"type": "string"}}},
 }
 PROGRESS_REFUSALS: dict[int | str, dict[str, Any]] = {
@@ -97,8 +100,27 @@ def get_summary(job_id: JobId, store: Store) -> dict[str, Any]:
     responses={200: FRAMES_CONTENT, **ERRORS, **NO_RESULT},
 )
 def get_frames(job_id: JobId, store: Store) -> StreamingResponse:
-    _, frames_key = _result_keys(store, job_id)
-    return StreamingResponse(store.open_object(frames_key), media_type=NDJSON)
+    record = _record(store, job_id)
+    objects = store.list_job_objects(job_id)
+    final = result_parts(objects)
+    if final is not None:
+        return StreamingResponse(store.open_object(final[1]), media_type=NDJSON)
+    parts = running_parts(objects, job_id)
+    if not parts:
+        raise StoreError(404, f"job {job_id} has no frames yet (status: {record.status_text})")
+    first = store.open_object(parts[0])  # a 404 now, before the answer starts
+    return StreamingResponse(_concatenated(store, first, parts[1:]), media_type=NDJSON)
+
+
+def _concatenated(store: JobStore, first: Iterator[bytes], rest: list[str]) -> Iterator[bytes]:
+    """The parts one after another; stops at a part that is gone (the answer stays a prefix)."""
+    yield from first
+    for key in rest:
+        try:
+            chunks = store.open_object(key)
+        except StoreError:
+            return
+        yield from chunks
 
 
 @router.post(
@@ -109,7 +131,9 @@ def get_frames(job_id: JobId, store: Store) -> StreamingResponse:
 def post_progress(
     job_id: JobId, report: Annotated[schemas.ProgressReport, Body()], store: Store
 ) -> dict[str, Any]:
-    outcome = store.record_progress(job_id, report.video, report.frames_done, report.frames_total)
+    outcome = store.record_progress(
+        job_id, report.video, report.frames_done, report.frames_total, entry=report.entry()
+    )
     record = store.get_job(job_id) or JobRecord(job_id=job_id, status=None)
     return {
         "job_id": job_id,

@@ -6,15 +6,16 @@ import {
 } from "./common.js";
 import { decodeRle } from "./rle.js";
 
-const REFRESH_MS = 5000;
+const REFRESH_MS = 2000; // while the job is QUEUED or RUNNING: its record and the frames so far
 const MASK_MAX_WIDTH = 640; // masks are drawn into an overlay at most this wide
 const MAX_THUMBNAILS = 240;
 const TIMELINE_MAX_CLASSES = 12;
-const TERMINAL = new Set(["SUCCEEDED", "FAILED", "REJECTED", "COMPLETED"]);
+const TERMINAL = new Set(["SUCCEEDED", "FAILED", "REJECTED", "PARTIAL", "COMPLETED"]);
 
 const $ = (id) => document.getElementById(id);
 const jobId = decodeURIComponent(window.location.pathname.split("/").filter(Boolean)[1] || "");
-// run: the job's summary.json; frames: its frames.jsonl (docs/results-format.md), once loaded.
+// run: the job's summary.json; frames: its frames.jsonl (docs/results-format.md), or while the job
+// runs the parts written so far; loaded: the final frames.jsonl is in.
 const state = { job: null, run: null, frames: [], loaded: false, selected: 0, maskCache: new Map() };
 // Labels of the job's durations (the results handler's names) and of the run's phases (the pipeline's).
 const DURATION_LABELS = {
@@ -316,6 +317,45 @@ function timingFacts(job) {
   return [...durations, ...phases];
 }
 
+// The worker's last report: stage, frames done/expected, percent, frames/s and ETA (null while unknown).
+function liveProgress(job) {
+  const p = job.progress || {};
+  if (!p.stage || TERMINAL.has(String(job.status || "").toUpperCase())) return null;
+  const rate = typeof p.inference_fps === "number" ? p.inference_fps : p.decode_fps;
+  const fields = [
+    ["stage", p.stage],
+    ["frames", p.frames_total !== null && p.frames_total !== undefined ? `${p.frames_done}/${p.frames_total} frames` : `${p.frames_done} frames`],
+    ["percent", typeof p.percent === "number" ? `${Math.round(p.percent)}%` : null],
+    ["rate", typeof rate === "number" ? `${rate.toFixed(1)} frames/s` : null],
+    ["eta", typeof p.eta_seconds === "number" ? `ETA ${formatSeconds(p.eta_seconds)}` : null],
+  ];
+  return el("p", { class: "live-progress", id: "live-progress" },
+    ...fields.filter(([, text]) => text !== null).map(([name, text]) => el("span", { "data-field": name, text })));
+}
+
+function money(value) {
+  return typeof value === "number" ? `$${value < 0.01 ? value.toFixed(5) : value.toFixed(4)}` : "–";
+}
+
+// The summary's cost receipt (reelsight/contract/cost.py), once the run has one.
+function renderReceipt(receipt) {
+  $("receipt-card").hidden = !receipt;
+  if (!receipt) return;
+  const seconds = receipt.worker_seconds || {};
+  $("receipt-cost").textContent = receipt.cost === null || receipt.cost === undefined ? "cost unknown" : money(receipt.cost);
+  const facts = [
+    ["cost per video-hour", money(receipt.cost_per_video_hour)],
+    ["instance type", receipt.instance_type || "–"],
+    ["region", receipt.region || "–"],
+    ["price per hour", money(receipt.price_per_hour)],
+    ["worker seconds", `${formatSeconds(seconds.total)} (model load ${formatSeconds(seconds.model_load)}, decode ${formatSeconds(seconds.decode)}, inference ${formatSeconds(seconds.inference)})`],
+    ["frames", String(receipt.frames ?? "–")],
+    ["video", formatSeconds(receipt.video_seconds)],
+    ["price source", receipt.price_source || "–"],
+  ];
+  $("receipt").replaceChildren(...facts.flatMap(([name, value]) => [el("dt", { text: name }), el("dd", { "data-field": name, text: value })]));
+}
+
 // job.summary: the job record's short summary; run: the full summary.json once loaded (else null).
 function renderJob(job, run) {
   document.title = `reelsight · ${job.job_id.slice(0, 12)}`;
@@ -327,8 +367,9 @@ function renderJob(job, run) {
       ? el("ul", { class: "video-progress" },
           ...videos.map(([name, p]) => el("li", {}, el("span", { class: "ellipsis", text: name }),
             progressBar({ ...p, fraction: p.frames_total ? Math.min(1, p.frames_done / p.frames_total) : null }))))
-      : null].filter(Boolean),
+      : null, liveProgress(job)].filter(Boolean),
   );
+  renderReceipt(job.receipt);
   const short = job.summary;
   const model = run ? run.model : {};
   const video = run ? run.video : {};
@@ -415,25 +456,39 @@ async function load() {
     return;
   }
   state.job = job;
-  if (job.frames_url && !state.loaded) {
-    try {
+  const changed = await loadFrames(job);
+  renderJob(job, state.run);
+  if (changed) {
+    renderFrames();
+    renderTimeline(state.run);
+    select(state.selected);
+    document.body.dataset.frames = String(state.frames.length);
+    if (state.loaded) document.body.dataset.rendered = "true";
+  }
+  document.body.dataset.ready = "true";
+  document.body.dataset.status = String(job.status || "");
+  const running = !TERMINAL.has(String(job.status || "").toUpperCase());
+  if (running || (job.frames_final && !state.loaded)) setTimeout(load, REFRESH_MS);
+}
+
+// The frames: while the job runs, the parts written so far (drawn as they arrive); then the final
+// frames.jsonl and summary.json, once. True when state.frames changed.
+async function loadFrames(job) {
+  if (!job.frames_url || state.loaded) return false;
+  try {
+    if (job.frames_final) {
       // frames.jsonl is in presentation order (docs/results-format.md).
       [state.run, state.frames] = await Promise.all([api(job.summary_url), apiLines(job.frames_url)]);
       state.loaded = true;
-    } catch (error) {
-      $("job-message").textContent = `Could not load the results: ${error.message}`;
+      return true;
     }
-  }
-  renderJob(job, state.run);
-  if (state.loaded && !document.body.dataset.rendered) {
-    renderFrames();
-    renderTimeline(state.run);
-    select(0);
-    document.body.dataset.rendered = "true";
-  }
-  document.body.dataset.ready = "true";
-  if (!TERMINAL.has(String(job.status || "").toUpperCase()) || (job.frames_url && !state.loaded)) {
-    setTimeout(load, REFRESH_MS);
+    const frames = await apiLines(job.frames_url);
+    if (frames.length === state.frames.length) return false;
+    state.frames = frames;
+    return true;
+  } catch (error) {
+    $("job-message").textContent = `Could not load the results: ${error.message}`;
+    return false;
   }
 }
 
