@@ -99,8 +99,11 @@ class JobWatcher:
         self._last_status: str | None = None
         self._last_progress: tuple[Any, ...] | None = None
         self._bar: Any = None
+        self._history_shown = 0  # status_history entries already accounted for
 
     def update(self, status: str, job: JobRecord | None) -> None:
+        for missed in self._missed_statuses(status, job):
+            self._render(missed, None, None, status_changed=True)
         progress = job_progress(job.progress) if job else None
         key = _progress_key(progress)
         status_changed = status != self._last_status
@@ -108,6 +111,25 @@ class JobWatcher:
         if not status_changed and not progress_changed:
             return
         self._last_status, self._last_progress = status, key
+        self._render(status, job, progress, status_changed=status_changed)
+
+    def _missed_statuses(self, status: str, job: JobRecord | None) -> list[str]:
+        """Statuses the job passed through between two polls (a short job can go from QUEUED to
+        SUCCEEDED within one interval), from its history, so every stage is shown."""
+        history = (job.status_history or []) if job else []
+        new = [
+            str(entry.get("status")) for entry in history[self._history_shown :] if isinstance(entry, dict)
+        ]
+        self._history_shown = max(self._history_shown, len(history))
+        if new and new[-1] == status:
+            new = new[:-1]
+        return [name for name in new if name != self._last_status]
+
+    def _render(
+        self, status: str, job: JobRecord | None, progress: VideoProgress | None, *, status_changed: bool
+    ) -> None:
+        if status_changed:
+            self._last_status = status
         if self.mode == "json":
             self._write(json.dumps(event(status, job, progress), sort_keys=True, default=str))
         elif self.mode == "text":

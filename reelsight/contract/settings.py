@@ -25,3 +25,17 @@ def env_int(environ: Mapping[str, str], name: str, *, default: int, low: int, hi
     if not low <= value <= high:
         raise ParamError(f"environment variable {name} must be {low}..{high}, got {value}")
     return value
+
+
+def env_seconds(environ: Mapping[str, str], name: str, *, default: float) -> float:
+    """A positive number of seconds (below 1e9); unset or blank means ``default``; ParamError otherwise."""
+    text = (environ.get(name) or "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ParamError(f"environment variable {name} must be a number of seconds, got {text!r}") from None
+    if not 0 < value < 1e9:
+        raise ParamError(f"environment variable {name} must be a positive number of seconds, got {text!r}")
+    return value

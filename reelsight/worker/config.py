@@ -8,8 +8,7 @@ from pathlib import Path
 
 from reelsight import envvars
 from reelsight.contract.names import JOBS_PREFIX
-from reelsight.contract.settings import env_int
-from reelsight.errors import ParamError
+from reelsight.contract.settings import env_int, env_seconds
 from reelsight.worker.live import DEFAULT_PART_FRAMES, DEFAULT_PART_SECONDS, DEFAULT_PROGRESS_INTERVAL
 
 DEFAULT_PORT = 8080
@@ -64,23 +63,11 @@ class ServeConfig:
             ),
             hold_file=Path(hold) if hold else None,
             jobs_table=environ.get(envvars.JOBS_TABLE, "").strip() or None,
-            progress_interval=_env_seconds(environ, envvars.PROGRESS_INTERVAL, DEFAULT_PROGRESS_INTERVAL),
+            progress_interval=env_seconds(
+                environ, envvars.PROGRESS_INTERVAL, default=DEFAULT_PROGRESS_INTERVAL
+            ),
             part_frames=env_int(
                 environ, envvars.PART_FRAMES, default=DEFAULT_PART_FRAMES, low=1, high=1 << 30
             ),
-            part_seconds=_env_seconds(environ, envvars.PART_SECONDS, DEFAULT_PART_SECONDS),
+            part_seconds=env_seconds(environ, envvars.PART_SECONDS, default=DEFAULT_PART_SECONDS),
         )
-
-
-def _env_seconds(environ: Mapping[str, str], name: str, default: float) -> float:
-    """A positive number of seconds; ParamError names the variable otherwise."""
-    text = environ.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise ParamError(f"environment variable {name} must be a number of seconds, got {text!r}") from None
-    if not 0 < value < 1e9:
-        raise ParamError(f"environment variable {name} must be a positive number of seconds, got {text!r}")
-    return value

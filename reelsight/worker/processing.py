@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from reelsight import envvars
-from reelsight.contract.names import is_video_key
+from reelsight.contract.names import FRAMES_FILE, is_video_key, job_prefix, s3_location_or_none
 from reelsight.contract.progress import VideoProgress
+from reelsight.contract.settings import env_int, env_seconds
 from reelsight.errors import ParamError, ReelsightError
 from reelsight.params import RunOptions
+from reelsight.worker.live import DEFAULT_PART_FRAMES, DEFAULT_PART_SECONDS, PartPolicy, PartUploader
 from reelsight.worker.progress import ProgressReporter
 
 log = logging.getLogger("reelsight.worker.process")
@@ -133,6 +135,9 @@ class ProcessSettings:
     api_url: str | None = None
     api_token: str | None = None
     progress_interval: float = 2.0
+    # Where a reelsight job's result parts go while it runs (its results bucket), and how often.
+    parts_bucket: str | None = None
+    part_policy: PartPolicy = field(default_factory=PartPolicy)
 
 
 def settings_from_environment(
@@ -185,6 +190,8 @@ def settings_from_environment(
         api_url=merged.get(envvars.API_URL) or None,
         api_token=_api_token(merged) if merged.get(envvars.API_URL) else None,
         progress_interval=float(interval) if interval else 2.0,
+        parts_bucket=_parts_bucket(job_config, job_id or merged.get(envvars.JOB_ID)),
+        part_policy=_part_policy(merged),
     )
 
 
@@ -207,6 +214,24 @@ def _first_local_path(job_config: Mapping[str, Any]) -> str | None:
         if path:
             return str(path)
     return None
+
+
+def _parts_bucket(job_config: Mapping[str, Any], job_id: str | None) -> str | None:
+    """The results bucket when this is a job reelsight started (its output is ``jobs/<id>/output/``)."""
+    for item in (job_config.get("ProcessingOutputConfig") or {}).get("Outputs") or []:
+        location = s3_location_or_none(
+            (item.get("S3Output") or {}).get("S3Uri") if isinstance(item, dict) else None
+        )
+        if job_id and location and location[1].startswith(job_prefix(job_id)):
+            return location[0]
+    return None
+
+
+def _part_policy(environ: Mapping[str, str]) -> PartPolicy:
+    return PartPolicy(
+        every_frames=env_int(environ, envvars.PART_FRAMES, default=DEFAULT_PART_FRAMES, low=1, high=1 << 30),
+        every_seconds=env_seconds(environ, envvars.PART_SECONDS, default=DEFAULT_PART_SECONDS),
+    )
 
 
 def _first_output_path(job_config: Mapping[str, Any]) -> str | None:
@@ -291,7 +316,8 @@ def run_job(settings: ProcessSettings, *, load: LoadFn | None = None, infer: Inf
     try:
         predictor = load(settings) if mine and settings.mode == "infer" else None
         for rel in mine:
-            outcomes.append(_process_one(settings, rel, names[rel], predictor, reporter, infer))
+            parts = _part_uploader(settings, names[rel], single=len(everything) == 1)
+            outcomes.append(_process_one(settings, rel, names[rel], predictor, reporter, infer, parts))
     except Exception as exc:  # the model cannot load: nothing can run
         if not isinstance(exc, ReelsightError):
             log.error("%s", traceback.format_exc())
@@ -334,13 +360,14 @@ def _process_one(
     predictor: Any,
     reporter: ProgressReporter | None,
     infer: InferFn,
+    parts: PartUploader | None = None,
 ) -> VideoOutcome:
     video = rel.as_posix()
     out_dir = settings.output_dir / name
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
 
-    progress = _VideoReports(reporter, video)
+    progress = _VideoReports(reporter, video, parts)
     try:
         if settings.mode == "frames":
             frames, partial, warnings = _extract_frames(settings, settings.input_dir / rel, out_dir, progress)
@@ -352,6 +379,7 @@ def _process_one(
             if status == "failed":
                 raise RuntimeError(summary.error or "the run failed")
     except Exception as exc:  # one bad video must not stop the others
+        progress.finish()  # the frames done before the failure stay readable
         if not isinstance(exc, ReelsightError):
             log.error("%s failed:\n%s", video, traceback.format_exc())
         error = {"type": type(exc).__name__, "message": str(exc) or type(exc).__name__}
@@ -359,8 +387,9 @@ def _process_one(
         (out_dir / "error.json").write_text(json.dumps(outcome.to_json(), indent=2) + "\n", encoding="utf-8")
         log.warning("%s: %s: %s", video, error["type"], error["message"])
         return outcome
+    parts_done = progress.finish()
     if reporter is not None:
-        reporter.update(video, frames, frames, final=True, entry={"stage": "done"})
+        reporter.update(video, frames, frames, final=True, entry={"stage": "done", "parts": parts_done})
     log.info("%s: %s, %d frame(s) in %.1fs", video, status, frames, time.monotonic() - started)
     return VideoOutcome(
         video, name, status, frames=frames, seconds=time.monotonic() - started, warnings=warnings
@@ -369,12 +398,15 @@ def _process_one(
 
 class _VideoReports:
     """One video's progress for the reporter: frame counts from any pipeline (``progress(done,
-    total)``), and full snapshots (stage, rates, ETA) from ``run_video``, which then take over."""
+    total)``), and full snapshots (stage, rates, ETA) from ``run_video``, which then take over; with
+    ``parts``, the frames written so far also go to S3 as ordered result parts."""
 
-    def __init__(self, reporter: ProgressReporter | None, video: str) -> None:
+    def __init__(self, reporter: ProgressReporter | None, video: str, parts: PartUploader | None) -> None:
         self._reporter = reporter
         self._video = video
+        self._parts = parts
         self._snapshots = False
+        self._frames_done = 0
 
     def __call__(self, done: int, total: int | None) -> None:
         if self._reporter is not None and not self._snapshots:
@@ -382,9 +414,38 @@ class _VideoReports:
 
     def snapshot(self, progress: VideoProgress) -> None:
         self._snapshots = True
+        self._frames_done = progress.frames_done
+        try:
+            if self._parts is not None and progress.stage == "running":
+                self._parts.maybe_upload(progress.frames_done)
+        except Exception as exc:  # never fail the video for its parts
+            log.warning("result part failed: %s", exc)
         if self._reporter is not None:
-            entry = progress.to_json()
+            entry = {**progress.to_json(), "parts": self._parts.parts if self._parts else 0}
             self._reporter.update(self._video, progress.frames_done, progress.frames_total, entry=entry)
+
+    def finish(self) -> int:
+        """Upload the frames not yet in a part; the number of parts written."""
+        if self._parts is None:
+            return 0
+        try:
+            self._parts.upload(self._frames_done)
+        except Exception as exc:
+            log.warning("last result part failed: %s", exc)
+        return self._parts.parts
+
+
+def _part_uploader(settings: ProcessSettings, name: str, *, single: bool) -> PartUploader | None:
+    """Result parts for a job of one video that reelsight started (a batch of several has no single
+    frames.jsonl to mirror, so it writes none)."""
+    if not (single and settings.parts_bucket and settings.mode == "infer"):
+        return None
+    import boto3
+
+    frames = settings.output_dir / name / FRAMES_FILE
+    return PartUploader(
+        boto3.client("s3"), settings.parts_bucket, settings.job_id, frames, policy=settings.part_policy
+    )
 
 
 def _infer(settings: ProcessSettings, rel: Path, out_dir: Path, predictor: Any, progress: Any) -> Any:

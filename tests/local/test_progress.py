@@ -4,7 +4,10 @@ SUCCEEDED; and a worker killed midway leaves a PARTIAL job whose parts stay read
 from __future__ import annotations
 
 import os
+import re
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -92,11 +95,28 @@ def watch(
     raise AssertionError(f"job {sub.key} still {statuses[-1:]} after {timeout}s (frames {frames})")
 
 
+def _status_watch(stack: Stack, sub: Submission) -> subprocess.Popen[str]:
+    """``reelsight status JOB --watch`` as a user runs it, started as soon as the job exists."""
+    deadline = time.monotonic() + 60
+    while (job := stack.client.find_job(sub)) is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert job is not None, f"no job for {sub.key}"
+    command = [sys.executable, "-m", "reelsight", "status", job.job_id, "--watch", "--interval", "0.5",
+               "--timeout", "180", "--target", "local", "--state-dir", str(stack.state_dir)]  # fmt: skip
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
 def test_a_running_job_shows_increasing_progress(stack: Stack, tmp_path: Path, hold_file: Path) -> None:
     clip = write_video(tmp_path / "thirty.mp4", seconds=30, fps=10, width=160, height=120, gop=10)
     with paced(hold_file):
         sub = stack.client.upload(clip.path, OPTIONS, key="incoming/progress/thirty.mp4")
+        watcher = _status_watch(stack, sub)
         statuses, frames = watch(stack, sub, timeout=180)
+        printed, _ = watcher.communicate(timeout=60)
+    assert watcher.returncode == 0, printed
+    # Not a terminal: one plain line per change, with frames done/expected and an ETA while it ran.
+    assert re.search(r"RUNNING \d+/60 frames \(\d+%\).* ETA \d+", printed), printed
+    assert "status: SUCCEEDED" in printed, printed
     assert statuses[-1] == "SUCCEEDED", statuses
     assert "RUNNING" in statuses and statuses.index("RUNNING") < statuses.index("SUCCEEDED"), statuses
     assert statuses[0] in ("QUEUED", "RUNNING"), statuses

@@ -216,3 +216,24 @@ def test_terminal_bar_shows_frames_percent_rate_and_eta(
     assert "\r" in drawn  # redrawn in place
     assert f"12/{TOTAL} frames (20%)" in drawn and "3.1 frames/s ETA 15 s" in drawn
     assert drawn.index("status: RUNNING") < drawn.index("status: SUCCEEDED")
+
+
+def test_stages_passed_between_two_polls_are_still_shown() -> None:
+    """A short job can go from QUEUED to SUCCEEDED within one poll: its history fills the gap."""
+    from reelsight.cli.watch import JobWatcher
+    from reelsight.contract.jobs import JobRecord, JobStatus, history_entry
+
+    passed = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.SUCCEEDED)
+    history = [history_entry(status, f"2026-12-01T00:00:0{i}.000Z") for i, status in enumerate(passed)]
+    done = JobRecord(job_id="j", status=JobStatus.SUCCEEDED, status_history=history)
+    out = io.StringIO()
+    watcher = JobWatcher("text", out)
+    watcher.update("UPLOADED", None)
+    watcher.update("SUCCEEDED", done)
+    watcher.update("SUCCEEDED", done)  # nothing new: nothing printed
+    assert out.getvalue().splitlines() == [
+        "  status: UPLOADED",
+        "  status: QUEUED",
+        "  status: RUNNING",
+        "  status: SUCCEEDED",
+    ]

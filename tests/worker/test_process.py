@@ -7,6 +7,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -173,7 +174,7 @@ def test_infer_mode_records_the_bad_video_and_reports_progress(
         posts = recording_server.posts_for(video)
         # run_video's snapshots: the first report says the model stage, the final one is "done".
         assert posts and posts[0]["stage"] == "loading" and posts[0]["frames_done"] == 0
-        assert posts[-1] == {"video": video, "frames_done": 2, "frames_total": 2, "stage": "done"}
+        assert posts[-1] == {"video": video, "frames_done": 2, "frames_total": 2, "stage": "done", "parts": 0}
     assert recording_server.posts_for("broken.mp4") == []
 
 
@@ -199,3 +200,32 @@ def test_exit_codes(mixed_input: Path, tmp_path: Path) -> None:
     bad_option = make_opt_ml(tmp_path / "opt", "algo-1", ["algo-1"], mixed_input, "FullyReplicated")
     result = run_process(bad_option, "--mode", "frames", "--fps", "-3")
     assert result.returncode == 2 and "fps" in result.stderr
+
+
+def test_a_reelsight_job_of_one_video_writes_ordered_result_parts(tmp_path: Path, aws_env: Any) -> None:
+    """While it runs, a one-video job started by reelsight mirrors frames.jsonl as parts in S3."""
+    import boto3
+
+    from reelsight.contract.names import output_prefix, parts_prefix
+
+    job_id = "b" * 32
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="results-parts")
+    video_dir = tmp_path / "in"
+    write_video(video_dir / "long.mp4", seconds=4, fps=10, width=160, height=120, gop=10)
+    opt_ml = make_opt_ml(tmp_path / "job", "algo-1", ["algo-1"], video_dir, "ShardedByS3Key")
+    config_path = opt_ml.config / "processingjobconfig.json"
+    job = json.loads(config_path.read_text())
+    job["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"] = (
+        f"s3://results-parts/{output_prefix(job_id)}"
+    )
+    config_path.write_text(json.dumps(job))
+    result = run_process(
+        opt_ml, "--mode", "infer", REELSIGHT_JOB_ID=job_id, REELSIGHT_FPS="4", REELSIGHT_PART_FRAMES="3"
+    )
+    assert result.returncode == 0, result.stderr
+    listed = s3.list_objects_v2(Bucket="results-parts", Prefix=parts_prefix(job_id))["Contents"]
+    keys = sorted(obj["Key"] for obj in listed)
+    assert len(keys) >= 2, keys  # 16 frames, a part at least every 3 (each batch of 4 ends one)
+    joined = b"".join(s3.get_object(Bucket="results-parts", Key=key)["Body"].read() for key in keys)
+    assert joined == (opt_ml.output / "long" / "frames.jsonl").read_bytes()
