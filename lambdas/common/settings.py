@@ -17,9 +17,9 @@ ONE_GB = 1_000_000_000
 
 def _video_suffixes(environ: Mapping[str, str]) -> tuple[str, ...]:
     try:
-        return parse_video_suffixes(environ.get(envvars.VIDEO_SUFFIXES))
+        return parse_video_suffixes(environ.get(envvars.VIDEO_SUFFIXES_OVERRIDE))
     except ValueError as error:
-        raise ValueError(f"environment variable {envvars.VIDEO_SUFFIXES}: {error}") from None
+        raise ValueError(f"environment variable {envvars.VIDEO_SUFFIXES_OVERRIDE}: {error}") from None
 
 
 def _processing_definition(environ: Mapping[str, str]) -> ProcessingJobDefinition | None:

@@ -59,9 +59,9 @@ class ApiSettings:
                 f"{envvars.API_AUTH_FAILURES_PER_MINUTE} must be an integer, got {raw_limit!r}"
             ) from None
         try:
-            suffixes = parse_video_suffixes(environ.get(envvars.VIDEO_SUFFIXES))
+            suffixes = parse_video_suffixes(environ.get(envvars.VIDEO_SUFFIXES_OVERRIDE))
         except ValueError as exc:
-            raise ParamError(f"{envvars.VIDEO_SUFFIXES}: {exc}") from None
+            raise ParamError(f"{envvars.VIDEO_SUFFIXES_OVERRIDE}: {exc}") from None
         return cls(
             jobs_table=environ[envvars.JOBS_TABLE],
             results_bucket=environ[envvars.RESULTS_BUCKET],

@@ -83,7 +83,7 @@ class DispatcherFunction(Construct):
             **endpoint.run_defaults(),
             envvars.UPLOAD_PREFIX: UPLOAD_PREFIX,
             envvars.BATCH_PREFIX: BATCH_PREFIX,
-            envvars.VIDEO_SUFFIXES: ",".join(VIDEO_SUFFIXES),
+            envvars.VIDEO_SUFFIXES_OVERRIDE: ",".join(VIDEO_SUFFIXES),
             envvars.ENDPOINT_NAME: props.endpoint_name,
             envvars.ASYNC_MAX_BYTES: str(endpoint.async_max_bytes),
             envvars.INVOCATION_TIMEOUT_SECONDS: str(endpoint.invocation_timeout_seconds),

@@ -408,7 +408,7 @@ def test_lambda_configuration(synthesized: Synthesized) -> None:
         envvars.RESULTS_BUCKET,
         envvars.UPLOAD_PREFIX,
         envvars.BATCH_PREFIX,
-        envvars.VIDEO_SUFFIXES,
+        envvars.VIDEO_SUFFIXES_OVERRIDE,
         envvars.ENDPOINT_NAME,
         envvars.ASYNC_MAX_BYTES,
         envvars.INVOCATION_TIMEOUT_SECONDS,
@@ -420,7 +420,7 @@ def test_lambda_configuration(synthesized: Synthesized) -> None:
     ):
         assert name in env, name
     assert env[envvars.UPLOAD_PREFIX] == "incoming/"
-    assert env[envvars.VIDEO_SUFFIXES] == ",".join(VIDEO_SUFFIXES)
+    assert env[envvars.VIDEO_SUFFIXES_OVERRIDE] == ",".join(VIDEO_SUFFIXES)
     # The Processing job's settings travel in its definition only.
     assert not {envvars.API_URL, envvars.API_TOKEN_SECRET_ARN} & set(env)
     assert [name for name in env if name.startswith("REELSIGHT_PROCESSING_")] == [

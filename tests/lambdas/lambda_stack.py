@@ -201,7 +201,7 @@ def stack(aws_env: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stac
         envvars.ASYNC_MAX_BYTES,
         envvars.UPLOAD_PREFIX,
         envvars.BATCH_PREFIX,
-        envvars.VIDEO_SUFFIXES,
+        envvars.VIDEO_SUFFIXES_OVERRIDE,
     ):
         monkeypatch.delenv(name, raising=False)
     for name in list(__import__("reelsight.params").params.ENV_KEYS):

@@ -95,13 +95,16 @@ def test_non_videos_are_rejected_with_the_accepted_suffixes(key: str) -> None:
 
 
 def test_video_suffixes_override_is_normalized_and_validated() -> None:
-    settings = Settings.from_env({envvars.VIDEO_SUFFIXES: " MP4, .mov ,mp4"})
+    settings = Settings.from_env({envvars.VIDEO_SUFFIXES_OVERRIDE: " MP4, .mov ,mp4"})
     assert settings.video_suffixes == (".mp4", ".mov")
     assert routing.rejection_reason("incoming/a.MOV", settings) is None
     assert ".mp4, .mov (any case)" in str(routing.rejection_reason("incoming/a.mkv", settings))
-    assert Settings.from_env({envvars.VIDEO_SUFFIXES: " , "}).video_suffixes == Settings().video_suffixes
+    assert (
+        Settings.from_env({envvars.VIDEO_SUFFIXES_OVERRIDE: " , "}).video_suffixes
+        == Settings().video_suffixes
+    )
     with pytest.raises(ValueError, match=r"REELSIGHT_VIDEO_SUFFIXES.*\.tar\.gz"):
-        Settings.from_env({envvars.VIDEO_SUFFIXES: "mp4,.tar.gz"})
+        Settings.from_env({envvars.VIDEO_SUFFIXES_OVERRIDE: "mp4,.tar.gz"})
 
 
 def test_metadata_options_are_validated_and_normalized() -> None:
