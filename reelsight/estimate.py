@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from types import MappingProxyType
 from typing import Any
 
-from reelsight.contract.cost import CostReceipt, price_for
+from reelsight.contract.cost import CostReceipt, cost_of, price_for
 from reelsight.contract.jobs import JobRecord
 from reelsight.contract.summary import ShortSummary
 
@@ -143,7 +143,7 @@ def estimate(
         worker_seconds=worker_seconds,
         price_per_hour=price,
         price_source=source,
-        cost=price * worker_seconds / 3600 if price is not None else None,
+        cost=cost_of(price, worker_seconds),
         basis=basis.description,
         basis_jobs=basis.jobs,
     )

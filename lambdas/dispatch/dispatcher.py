@@ -207,10 +207,15 @@ def _object_details(head: dict[str, Any], event: ObjectEvent) -> dict[str, Any]:
 
 
 def _plan(
-    event: ObjectEvent, job_id: str, head: dict[str, Any], settings: Settings, environ: Mapping[str, str]
+    event: ObjectEvent,
+    job_id: str,
+    head: dict[str, Any],
+    details: dict[str, Any],
+    settings: Settings,
+    environ: Mapping[str, str],
 ) -> _Plan:
-    """Options and route for the upload; ParamError when its metadata is invalid."""
-    details = _object_details(head, event)
+    """Options and route for the upload (``details`` from :func:`_object_details`); ParamError when
+    its metadata is invalid."""
     wanted = routing.options_from_metadata(details["metadata"] or {}, environ)
     route, route_reason = routing.choose_route(
         key=event.key,
@@ -276,7 +281,7 @@ def dispatch_object(
         return _fail(event, job_id, "the uploaded object no longer exists", settings, clients, {})
     details = _object_details(head, event)
     try:
-        plan = _plan(event, job_id, head, settings, environ)
+        plan = _plan(event, job_id, head, details, settings, environ)
     except ParamError as exc:
         return _fail(event, job_id, f"invalid parameters: {exc}", settings, clients, details)
     store = JobsTable(clients.dynamodb, settings.jobs_table)

@@ -23,6 +23,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from reelsight import envvars
+from reelsight.contract.values import non_negative_number
 
 if TYPE_CHECKING:
     from reelsight.contract.summary import RunSummary
@@ -107,23 +108,13 @@ def price_for(
 
 
 def _seconds(value: Any) -> float:
-    if value is None or isinstance(value, bool | str):
-        return 0.0
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return 0.0
-    return round(number, SECONDS_DECIMALS) if math.isfinite(number) and number >= 0 else 0.0
+    number = non_negative_number(value)
+    return round(number, SECONDS_DECIMALS) if number is not None else 0.0
 
 
-def _optional_number(value: Any) -> float | None:
-    if value is None or isinstance(value, bool | str):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) and number >= 0 else None
+def cost_of(price_per_hour: float | None, worker_seconds: float) -> float | None:
+    """What ``worker_seconds`` of an instance cost at ``price_per_hour``; None without a price."""
+    return price_per_hour * worker_seconds / 3600 if price_per_hour is not None else None
 
 
 def _optional_text(value: Any) -> str | None:
@@ -188,17 +179,17 @@ class CostReceipt:
         """A stored receipt (DynamoDB leaves out its None fields); None when ``data`` is not one."""
         if not isinstance(data, Mapping) or "price_source" not in data:
             return None
-        frames = _optional_number(data.get("frames"))
+        frames = non_negative_number(data.get("frames"))
         return cls(
             instance_type=_optional_text(data.get("instance_type")),
             region=_optional_text(data.get("region")),
-            price_per_hour=_optional_number(data.get("price_per_hour")),
+            price_per_hour=non_negative_number(data.get("price_per_hour")),
             price_source=str(data.get("price_source")),
             worker_seconds=WorkerSeconds.from_json(data.get("worker_seconds")),
             frames=int(frames) if frames is not None else 0,
             video_seconds=_seconds(data.get("video_seconds")),
-            cost=_optional_number(data.get("cost")),
-            cost_per_video_hour=_optional_number(data.get("cost_per_video_hour")),
+            cost=non_negative_number(data.get("cost")),
+            cost_per_video_hour=non_negative_number(data.get("cost_per_video_hour")),
         )
 
 
@@ -219,7 +210,7 @@ def receipt_for(
     )
     video_seconds = _seconds(summary.video.get("duration"))
     price, source = price_for(instance_type, region, prices)
-    cost = price * seconds.total / 3600 if price is not None else None
+    cost = cost_of(price, seconds.total)
     per_video_hour = cost / (video_seconds / 3600) if cost is not None and video_seconds > 0 else None
     return CostReceipt(
         instance_type=instance_type or None,

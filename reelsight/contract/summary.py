@@ -14,12 +14,12 @@ See docs/results-format.md for every field.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, cast, get_args
 
 from reelsight.contract.cost import CostReceipt
+from reelsight.contract.values import non_negative_number
 
 SCHEMA_VERSION = "1.0"
 Status = Literal["ok", "partial", "failed"]
@@ -28,19 +28,8 @@ TIMING_DECIMALS = 4
 SHORT_WARNINGS = 5  # warnings kept in the short form
 
 
-def _number(value: Any) -> float | None:
-    """A finite, non-negative number as a float (DynamoDB's Decimal too; bools and text are not)."""
-    if value is None or isinstance(value, bool | str):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) and number >= 0 else None
-
-
 def _count(value: Any) -> int:
-    number = _number(value)
+    number = non_negative_number(value)
     return int(number) if number is not None else 0
 
 
@@ -80,7 +69,7 @@ class Timings:
         """The known phases of ``data``; unknown names and values that are not seconds are left out."""
         if not isinstance(data, Mapping):
             return cls()
-        known = {f.name: _number(data.get(f.name)) for f in fields(cls)}
+        known = {f.name: non_negative_number(data.get(f.name)) for f in fields(cls)}
         return cls(**{name: seconds for name, seconds in known.items() if seconds is not None})
 
 
@@ -103,10 +92,7 @@ class ShortSummary:
     schema_version: str = SCHEMA_VERSION
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["timings"] = self.timings.to_json()
-        data["receipt"] = self.receipt.to_json() if self.receipt else None
-        return {"schema_version": data.pop("schema_version"), **data}
+        return _summary_json(self)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ShortSummary:
@@ -131,6 +117,14 @@ class ShortSummary:
         )
 
 
+def _summary_json(summary: ShortSummary | RunSummary) -> dict[str, Any]:
+    """Either summary form as JSON: ``schema_version`` first, typed timings and receipt as mappings."""
+    data = asdict(summary)
+    data["timings"] = summary.timings.to_json()
+    data["receipt"] = summary.receipt.to_json() if summary.receipt else None
+    return {"schema_version": data.pop("schema_version"), **data}
+
+
 @dataclass
 class RunSummary:
     """summary.json: what was run on which video, and what came out."""
@@ -152,10 +146,7 @@ class RunSummary:
     schema_version: str = SCHEMA_VERSION
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["timings"] = self.timings.to_json()
-        data["receipt"] = self.receipt.to_json() if self.receipt else None
-        return {"schema_version": data.pop("schema_version"), **data}
+        return _summary_json(self)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunSummary:

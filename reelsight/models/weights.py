@@ -6,7 +6,6 @@ import hashlib
 import http.client
 import json
 import logging
-import math
 import os
 import re
 import tarfile
@@ -21,7 +20,8 @@ from typing import IO, Any
 import torch
 
 from reelsight import envvars
-from reelsight.errors import ModelError, ParamError
+from reelsight.contract.settings import env_seconds
+from reelsight.errors import ModelError
 from reelsight.models.registry import ModelSpec, get_spec
 
 log = logging.getLogger(__name__)
@@ -106,22 +106,9 @@ class DownloadError(ModelError):
 def download_limits() -> tuple[float, float]:
     """(seconds to wait on the network, seconds for the whole download), from the environment."""
     return (
-        _env_seconds(envvars.WEIGHTS_DOWNLOAD_TIMEOUT, DEFAULT_DOWNLOAD_TIMEOUT),
-        _env_seconds(envvars.WEIGHTS_DOWNLOAD_MAX_SECONDS, DEFAULT_DOWNLOAD_MAX_SECONDS),
+        env_seconds(os.environ, envvars.WEIGHTS_DOWNLOAD_TIMEOUT, default=DEFAULT_DOWNLOAD_TIMEOUT),
+        env_seconds(os.environ, envvars.WEIGHTS_DOWNLOAD_MAX_SECONDS, default=DEFAULT_DOWNLOAD_MAX_SECONDS),
     )
-
-
-def _env_seconds(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not (value > 0 and math.isfinite(value)):
-        raise ParamError(f"{name} must be a positive number of seconds, got {raw!r}")
-    return value
 
 
 def pretrained_weights(spec: ModelSpec) -> Any:

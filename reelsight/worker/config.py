@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from reelsight import envvars
 from reelsight.contract.names import JOBS_PREFIX
 from reelsight.contract.settings import env_int, env_seconds
-from reelsight.worker.live import DEFAULT_PART_FRAMES, DEFAULT_PART_SECONDS, DEFAULT_PROGRESS_INTERVAL
+from reelsight.worker.live import DEFAULT_PROGRESS_INTERVAL, PartPolicy
 
 DEFAULT_PORT = 8080
 DEFAULT_HOST = "127.0.0.1"
@@ -33,8 +33,7 @@ class ServeConfig:
     hold_file: Path | None = None
     jobs_table: str | None = None  # progress and RUNNING go to the jobs table when set
     progress_interval: float = DEFAULT_PROGRESS_INTERVAL
-    part_frames: int = DEFAULT_PART_FRAMES
-    part_seconds: float = DEFAULT_PART_SECONDS
+    part_policy: PartPolicy = field(default_factory=PartPolicy)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ServeConfig:
@@ -66,8 +65,5 @@ class ServeConfig:
             progress_interval=env_seconds(
                 environ, envvars.PROGRESS_INTERVAL, default=DEFAULT_PROGRESS_INTERVAL
             ),
-            part_frames=env_int(
-                environ, envvars.PART_FRAMES, default=DEFAULT_PART_FRAMES, low=1, high=1 << 30
-            ),
-            part_seconds=env_seconds(environ, envvars.PART_SECONDS, default=DEFAULT_PART_SECONDS),
+            part_policy=PartPolicy.from_env(environ),
         )

@@ -13,28 +13,28 @@ parts concatenated equal frames.jsonl.
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from reelsight import envvars
 from reelsight.contract.jobs import JobsTable, JobStatus, now_iso
 from reelsight.contract.names import JOBS_PREFIX, part_key
 from reelsight.contract.progress import VideoProgress
+from reelsight.contract.settings import env_int, env_seconds
+from reelsight.worker.progress import BackgroundSender
 
 log = logging.getLogger("reelsight.worker.live")
 
 DEFAULT_PROGRESS_INTERVAL = 2.0
 DEFAULT_PART_FRAMES = 100
 DEFAULT_PART_SECONDS = 30.0
-_STOP = object()
 Clock = Callable[[], float]
 
 
-class TableProgress:
+class TableProgress(BackgroundSender):
     """Best-effort progress of one job's video in the jobs table; ``writes`` counts the updates sent."""
 
     def __init__(
@@ -49,52 +49,26 @@ class TableProgress:
         self.jobs = jobs
         self.job_id = job_id
         self.video = video
-        self.min_interval = min_interval
-        self.clock = clock
         self.writes = 0
         self.failures = 0
-        self._last: float | None = None
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=16)
-        self._thread = threading.Thread(target=self._run, name=f"progress-{job_id}", daemon=True)
-        self._thread.start()
+        super().__init__(name=f"progress-{job_id}", min_interval=min_interval, maxsize=16, clock=clock)
 
     def start(self) -> None:
         """Queue the move to RUNNING (only for a job the table holds, in QUEUED)."""
-        self._put(("running", None))
+        self._enqueue(("running", None))
 
     def update(self, progress: VideoProgress, *, final: bool = False) -> bool:
         """Queue an entry unless one went out less than ``min_interval`` ago (the final one always
         goes). True when queued."""
-        now = self.clock()
-        if not final and self._last is not None and now - self._last < self.min_interval:
-            return False
-        self._last = now
-        return self._put(("progress", progress))
+        return self._due(self.video, final) and self._enqueue(("progress", progress))
 
-    def close(self, wait: float = 10.0) -> None:
-        """Send what is queued (bounded by ``wait`` seconds) and stop."""
+    def _deliver(self, item: Any) -> None:
+        kind, progress = item
         try:
-            self._queue.put(_STOP, timeout=wait)
-        except queue.Full:
-            return
-        self._thread.join(wait)
-
-    def _put(self, item: Any) -> bool:
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
-            log.debug("progress queue of %s full; update dropped", self.job_id)
-            return False
-        return True
-
-    def _run(self) -> None:
-        while (item := self._queue.get()) is not _STOP:
-            kind, progress = item
-            try:
-                self._write(kind, progress)
-            except Exception as exc:  # best effort: the job goes on without its progress
-                self.failures += 1
-                log.warning("progress of job %s not recorded: %s", self.job_id, exc)
+            self._write(kind, progress)
+        except Exception as exc:  # best effort: the job goes on without its progress
+            self.failures += 1
+            log.warning("progress of job %s not recorded: %s", self.job_id, exc)
 
     def _write(self, kind: str, progress: VideoProgress | None) -> None:
         if kind == "running":
@@ -113,6 +87,16 @@ class TableProgress:
 class PartPolicy:
     every_frames: int = DEFAULT_PART_FRAMES
     every_seconds: float = DEFAULT_PART_SECONDS
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> PartPolicy:
+        """``REELSIGHT_PART_FRAMES`` and ``REELSIGHT_PART_SECONDS``, for the async worker and Processing."""
+        return cls(
+            every_frames=env_int(
+                environ, envvars.PART_FRAMES, default=DEFAULT_PART_FRAMES, low=1, high=1 << 30
+            ),
+            every_seconds=env_seconds(environ, envvars.PART_SECONDS, default=DEFAULT_PART_SECONDS),
+        )
 
 
 class PartUploader:

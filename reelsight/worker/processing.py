@@ -23,10 +23,9 @@ from typing import Any, Literal
 from reelsight import envvars
 from reelsight.contract.names import FRAMES_FILE, is_video_key, job_prefix, s3_location_or_none
 from reelsight.contract.progress import VideoProgress
-from reelsight.contract.settings import env_int, env_seconds
 from reelsight.errors import ParamError, ReelsightError
 from reelsight.params import RunOptions
-from reelsight.worker.live import DEFAULT_PART_FRAMES, DEFAULT_PART_SECONDS, PartPolicy, PartUploader
+from reelsight.worker.live import PartPolicy, PartUploader
 from reelsight.worker.progress import ProgressReporter
 
 log = logging.getLogger("reelsight.worker.process")
@@ -191,7 +190,7 @@ def settings_from_environment(
         api_token=_api_token(merged) if merged.get(envvars.API_URL) else None,
         progress_interval=float(interval) if interval else 2.0,
         parts_bucket=_parts_bucket(job_config, job_id or merged.get(envvars.JOB_ID)),
-        part_policy=_part_policy(merged),
+        part_policy=PartPolicy.from_env(merged),
     )
 
 
@@ -225,13 +224,6 @@ def _parts_bucket(job_config: Mapping[str, Any], job_id: str | None) -> str | No
         if job_id and location and location[1].startswith(job_prefix(job_id)):
             return location[0]
     return None
-
-
-def _part_policy(environ: Mapping[str, str]) -> PartPolicy:
-    return PartPolicy(
-        every_frames=env_int(environ, envvars.PART_FRAMES, default=DEFAULT_PART_FRAMES, low=1, high=1 << 30),
-        every_seconds=env_seconds(environ, envvars.PART_SECONDS, default=DEFAULT_PART_SECONDS),
-    )
 
 
 def _first_output_path(job_config: Mapping[str, Any]) -> str | None:

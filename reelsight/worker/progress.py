@@ -14,7 +14,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -25,7 +25,58 @@ _STOP = object()
 _ENTRY_FIELDS = frozenset({"stage", "decode_fps", "inference_fps", "eta_seconds", "parts"})
 
 
-class ProgressReporter:
+class BackgroundSender:
+    """Hands items to a sink from one daemon thread, so a slow or absent sink never slows the job.
+
+    The queue is bounded (an item that does not fit is dropped), and :meth:`_due` throttles per key:
+    at most one item every ``min_interval`` seconds, except the first and the final ones. Subclasses
+    deliver in :meth:`_deliver`, which must not raise.
+    """
+
+    def __init__(
+        self, *, name: str, min_interval: float, maxsize: int, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.min_interval = min_interval
+        self.clock = clock
+        self._last_queued: dict[str, float] = {}
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=maxsize)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _due(self, key: str, final: bool) -> bool:
+        """True (and the time noted) when an item for ``key`` may go out now."""
+        now = self.clock()
+        last = self._last_queued.get(key)
+        if not final and last is not None and now - last < self.min_interval:
+            return False
+        self._last_queued[key] = now
+        return True
+
+    def _enqueue(self, item: Any) -> bool:
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            log.debug("%s: queue full; item dropped", self._thread.name)
+            return False
+        return True
+
+    def close(self, wait: float = 10.0) -> None:
+        """Send what is queued (bounded by ``wait`` seconds) and stop."""
+        try:
+            self._queue.put(_STOP, timeout=wait)
+        except queue.Full:
+            return
+        self._thread.join(wait)
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not _STOP:
+            self._deliver(item)
+
+    def _deliver(self, item: Any) -> None:
+        raise NotImplementedError
+
+
+class ProgressReporter(BackgroundSender):
     def __init__(
         self,
         api_url: str,
@@ -39,16 +90,12 @@ class ProgressReporter:
     ) -> None:
         self.url = f"{api_url.rstrip('/')}/v1/jobs/{quote(job_id, safe='')}/progress"
         self._token = token
-        self._min_interval = min_interval
         self._timeout = timeout
         self._retries = retries
         self._backoff = backoff
-        self._last_queued: dict[str, float] = {}
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=64)
         self.sent = 0
         self.failed = 0
-        self._thread = threading.Thread(target=self._run, name="progress", daemon=True)
-        self._thread.start()
+        super().__init__(name="progress", min_interval=min_interval, maxsize=64)
 
     def update(
         self,
@@ -62,35 +109,18 @@ class ProgressReporter:
         """Queue a report; between two reports for one video at least ``min_interval`` passes,
         except for the first and the final one, which always go out. ``entry`` is the rest of a
         ``VideoProgress`` (stage, rates, ETA, parts), sent along when given."""
-        now = time.monotonic()
-        last = self._last_queued.get(video)
-        if not final and last is not None and now - last < self._min_interval:
+        if not self._due(video, final):
             return
-        self._last_queued[video] = now
         extra = {k: v for k, v in (entry or {}).items() if k in _ENTRY_FIELDS}
-        payload = {**extra, "video": video, "frames_done": int(frames_done), "frames_total": frames_total}
-        try:
-            self._queue.put_nowait(payload)
-        except queue.Full:
-            log.debug("progress queue full; report for %s dropped", video)
+        self._enqueue(
+            {**extra, "video": video, "frames_done": int(frames_done), "frames_total": frames_total}
+        )
 
-    def close(self, wait: float = 10.0) -> None:
-        """Send what is queued (bounded by ``wait`` seconds) and stop."""
-        try:
-            self._queue.put(_STOP, timeout=wait)
-        except queue.Full:
-            return
-        self._thread.join(wait)
-
-    def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is _STOP:
-                return
-            if self._post(item):
-                self.sent += 1
-            else:
-                self.failed += 1
+    def _deliver(self, item: Any) -> None:
+        if self._post(item):
+            self.sent += 1
+        else:
+            self.failed += 1
 
     def _post(self, payload: dict[str, Any]) -> bool:
         data = json.dumps(payload).encode("utf-8")

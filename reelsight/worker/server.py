@@ -28,7 +28,7 @@ from reelsight.params import RunOptions
 from reelsight.worker import handler
 from reelsight.worker.artifacts import ArtifactStore
 from reelsight.worker.config import ServeConfig
-from reelsight.worker.live import LiveJob, PartPolicy, PartUploader, TableProgress
+from reelsight.worker.live import LiveJob, PartUploader, TableProgress
 
 log = logging.getLogger("reelsight.worker")
 
@@ -91,7 +91,7 @@ class WorkerState:
                 self.store.bucket,
                 job_id,
                 out_dir / FRAMES_FILE,
-                policy=PartPolicy(config.part_frames, config.part_seconds),
+                policy=config.part_policy,
                 root=self.store.prefix,
             )
         return LiveJob(table, parts)

@@ -10,7 +10,6 @@ import json
 import uuid
 from pathlib import Path
 
-import boto3
 import pytest
 
 from reelsight import envvars
@@ -18,7 +17,6 @@ from reelsight.cli import main as cli_main
 from reelsight.contract.jobs import JobRecord, JobStatus
 from reelsight.contract.names import ASYNC_OUTPUT_PATH, s3_uri
 from reelsight.contract.summary import RunSummary, Timings
-from reelsight.testing.moto_server import MotoServer
 from reelsight.testing.videos import WrittenVideo, write_not_a_video
 from reelsight.worker.handler import output_fn
 from tests.api.support import ApiResources
@@ -26,31 +24,14 @@ from tests.contract.job_chain import JobChain
 
 
 @pytest.fixture()
-def resources(aws_env: MotoServer, monkeypatch: pytest.MonkeyPatch) -> ApiResources:
-    suffix = uuid.uuid4().hex[:8]
-    found = ApiResources(
-        table=f"cost-jobs-{suffix}",
-        results_bucket=f"cost-results-{suffix}",
-        input_bucket=f"cost-input-{suffix}",
-        dynamodb=boto3.client("dynamodb"),
-        s3=boto3.client("s3"),
-    ).ensure()
-    monkeypatch.setenv(envvars.INPUT_BUCKET, found.input_bucket)
-    monkeypatch.setenv(envvars.RESULTS_BUCKET, found.results_bucket)
-    monkeypatch.setenv(envvars.JOBS_TABLE, found.table)
+def resources(resources: ApiResources, monkeypatch: pytest.MonkeyPatch) -> ApiResources:
+    """The contract fixture's table and buckets, named where the CLI looks for them."""
+    monkeypatch.setenv(envvars.INPUT_BUCKET, resources.input_bucket)
+    monkeypatch.setenv(envvars.RESULTS_BUCKET, resources.results_bucket)
+    monkeypatch.setenv(envvars.JOBS_TABLE, resources.table)
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     monkeypatch.delenv(envvars.PRICES, raising=False)
-    return found
-
-
-@pytest.fixture()
-def chain(aws_env: MotoServer, resources: ApiResources) -> JobChain:
-    return JobChain.on_moto(
-        aws_env.url,
-        jobs_table=resources.table,
-        input_bucket=resources.input_bucket,
-        results_bucket=resources.results_bucket,
-    )
+    return resources
 
 
 def succeed(

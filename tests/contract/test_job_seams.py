@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from fastapi.testclient import TestClient
 
@@ -28,7 +27,6 @@ from reelsight.contract.jobs import JobRecord, JobStatus
 from reelsight.contract.names import ASYNC_OUTPUT_PATH, s3_uri
 from reelsight.contract.summary import RunSummary
 from reelsight.local.async_endpoint import failure_notification
-from reelsight.testing.moto_server import MotoServer
 from reelsight.worker.config import DEFAULT_MAX_RESPONSE_BYTES
 from reelsight.worker.handler import output_fn
 from tests.api.support import ApiResources
@@ -37,28 +35,6 @@ from tests.contract.job_chain import ENDPOINT_NAME, JobChain
 TOKEN = "seam-token-0123456789abcdef"
 ONE_FORMAT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 TIME_FIELDS = ("created_at", "updated_at", "submitted_at", "uploaded_at", "finished_at")
-
-
-@pytest.fixture()
-def resources(aws_env: MotoServer) -> ApiResources:
-    suffix = uuid.uuid4().hex[:8]
-    return ApiResources(
-        table=f"seam-jobs-{suffix}",
-        results_bucket=f"seam-results-{suffix}",
-        input_bucket=f"seam-input-{suffix}",
-        dynamodb=boto3.client("dynamodb"),
-        s3=boto3.client("s3"),
-    ).ensure()
-
-
-@pytest.fixture()
-def chain(aws_env: MotoServer, resources: ApiResources) -> JobChain:
-    return JobChain.on_moto(
-        aws_env.url,
-        jobs_table=resources.table,
-        input_bucket=resources.input_bucket,
-        results_bucket=resources.results_bucket,
-    )
 
 
 @pytest.fixture()

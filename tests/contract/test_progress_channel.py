@@ -3,45 +3,16 @@ forward-only write, result parts, and the results Lambda's PARTIAL vs FAILED on 
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from reelsight.contract.jobs import JobsTable, JobStatus, ProgressResult, now_iso
 from reelsight.contract.names import part_key, parts_prefix
 from reelsight.contract.progress import VideoProgress, job_progress
-from reelsight.testing.moto_server import MotoServer
 from reelsight.worker.live import LiveJob, PartPolicy, PartUploader, TableProgress
-from tests.api.support import ApiResources
 from tests.contract.job_chain import JobChain
-
-
-@pytest.fixture()
-def resources(aws_env: MotoServer) -> ApiResources:
-    suffix = uuid.uuid4().hex[:8]
-    return ApiResources(
-        table=f"progress-jobs-{suffix}",
-        results_bucket=f"progress-results-{suffix}",
-        input_bucket=f"progress-input-{suffix}",
-        dynamodb=boto3.client("dynamodb"),
-        s3=boto3.client("s3"),
-    ).ensure()
-
-
-@pytest.fixture()
-def chain(aws_env: MotoServer, resources: ApiResources) -> JobChain:
-    return JobChain.on_moto(
-        aws_env.url,
-        jobs_table=resources.table,
-        input_bucket=resources.input_bucket,
-        results_bucket=resources.results_bucket,
-    )
-
-
-# --- the contract ---
 
 
 def test_video_progress_round_trips_and_reads_old_entries() -> None:
