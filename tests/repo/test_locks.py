@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
 
 from tools import locks
 
@@ -37,7 +38,10 @@ def test_every_pin_has_a_hash_and_every_input_is_locked() -> None:
         assert pins, lock.output
         assert all(pin.hashes for pin in pins.values()), lock.output
         for requirement in locks.direct_requirements(lock.source, REPO):
-            assert requirement.name.lower() in {name.lower() for name in pins}, (lock.output, requirement)
+            assert canonicalize_name(requirement.name) in {canonicalize_name(name) for name in pins}, (
+                lock.output,
+                requirement,
+            )
 
 
 def test_an_edited_input_makes_its_lock_stale(repo_copy: Path) -> None:
