@@ -26,6 +26,7 @@ help:
 	@echo "make lint   - ruff + mypy + import contracts"
 	@echo "make lock   - regenerate every lock file in requirements/ from its .in input"
 	@echo "make bench  - benchmark against the seed-002 handler"
+	@echo "make soak   - 1000 uploads through the local stack with faults injected"
 	@echo "make synth  - synthesize the CloudFormation templates (offline)"
 
 $(VENV_STAMP): $(LOCK_DIR)/dev.txt pyproject.toml

@@ -11,6 +11,7 @@ from cdk_nag import AwsSolutionsChecks
 from stacks.api_server_stack import ApiServerStack
 from stacks.config import AppConfig, api_url, config_from_context
 from stacks.data_stack import DataStack
+from stacks.nag import control_tower_validator
 from stacks.network_stack import NetworkStack
 from stacks.pipeline_stack import PipelineConfig, PipelineStack
 
@@ -20,7 +21,7 @@ PROJECT_TAGS = {"project": "reelsight"}
 
 
 def build_app(app: cdk.App, *, config: AppConfig | None = None, nag: bool = True) -> dict[str, cdk.Stack]:
-    """Add reelsight's stacks (and cdk-nag's AwsSolutions checks) to ``app``."""
+    """Add reelsight's stacks (and the cdk-nag and cfn-guard validators) to ``app``."""
     config = config or config_from_context(app.node.try_get_context)
     env = _environment()
     data = DataStack(
@@ -36,6 +37,7 @@ def build_app(app: cdk.App, *, config: AppConfig | None = None, nag: bool = True
         "ReelsightNetwork",
         config=config.network,
         key_arn=data.refs.key_arn,
+        bucket_arns=(data.refs.input_bucket_arn, data.refs.results_bucket_arn),
         env=env,
         tags=PROJECT_TAGS,
         description="reelsight network: private VPC, endpoints, flow logs, security groups",
@@ -63,6 +65,7 @@ def build_app(app: cdk.App, *, config: AppConfig | None = None, nag: bool = True
         data=data.refs,
         api_url=api_url(config.api),
         api_token=api.api_token,
+        api_certificate=api.api_certificate,
         env=env,
         tags=PROJECT_TAGS,
         description="reelsight pipeline: async endpoint, autoscaling, topics, Lambdas, monitoring",
@@ -72,7 +75,8 @@ def build_app(app: cdk.App, *, config: AppConfig | None = None, nag: bool = True
         dependent.add_stack_dependency(data)
     cdk.Tags.of(app).add("project", "reelsight")
     if nag:
-        cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+        # cdk-nag's AwsSolutions checks and cfn-guard's AWS Control Tower rules (stacks/nag.py).
+        cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), control_tower_validator())
     return {stack.stack_name: stack for stack in (data, network, api, pipeline)}
 
 

@@ -1,7 +1,8 @@
 """Benchmark: reelsight's pipeline vs the seed-002 handler, and memory against video length.
 
     python -m bench.run_bench [--seconds 30] [--quick] [--precision fp32 fp32@600] [--skip-memory]
-                              [--memory-minutes 1 10] [--out results.json]
+                              [--memory-minutes 1 10] [--skip-tracking] [--tracking-seconds 3]
+                              [--out results.json]
 
 Speed: one 1080p30 H.264 clip, both sides in this process with the same seeded random
 Mask R-CNN weights; reelsight keeps the instance masks (COCO RLE, in source pixels). Both
@@ -14,6 +15,9 @@ input is 608x1088 (0.66 Mpixel), the seed's pixel count. The default clip is 30 
 the seed runs its full batch of 24 frames, as it does on any video of 24 s or more; its
 cost per frame grows with the batch (it pastes 100 full-size masks per frame and keeps
 them all until the batch ends).
+
+Tracking: wall time per sampled frame with and without ``track`` at tracking's sampling rate
+(10 fps), same model, plus the tracker's own time per frame.
 
 Memory: peak RSS of ``run_video`` on a 1-minute and a 10-minute clip, each in a fresh
 subprocess (low resolution, to keep it quick; what matters is growth with length).
@@ -175,6 +179,85 @@ def speed(
     return results
 
 
+def tracking(seconds: float, workdir: Path, repeat: int, min_size: int = 600) -> dict[str, Any]:
+    """Wall time per sampled frame with and without ``track``, at tracking's own sampling rate.
+
+    The model is the speed runs' (seeded random Mask R-CNN, fp32, masks kept) at the seed's pixel
+    count, on a 1080p clip; the score floor of 0.05 gives it 100 detections per frame over many
+    classes, a harder case for the tracker than a real scene. Rounds alternate the two runs and
+    the best of each is kept. The tracker's own time is measured apart, by replaying the tracked
+    run's detections through it.
+    """
+    from reelsight.contract.options import TRACK_FPS
+    from reelsight.models import load_predictor
+    from reelsight.params import RunOptions, SamplingParams
+    from reelsight.pipeline import run_video
+    from reelsight.results import read_frames_jsonl
+    from reelsight.testing.videos import write_video
+    from reelsight.tracking import track_frames
+
+    device = _device()
+    clip = write_video(workdir / "track1080.mp4", seconds=seconds, fps=30, width=1920, height=1080, gop=30)
+    predictor = load_predictor(
+        "maskrcnn",
+        weights="random",
+        seed=0,
+        device=str(device),
+        precision="fp32",
+        score_threshold=SCORE_FLOOR,
+        model_kwargs={"min_size": min_size},
+    )
+    results: dict[str, Any] = {
+        "clip": {"seconds": seconds, "size": "1920x1080", "fps": 30},
+        "sampling_fps": TRACK_FPS,
+        "model": f"maskrcnn fp32 min_size {min_size}, random weights, score floor {SCORE_FLOOR}",
+    }
+    for round_no in range(repeat):
+        for track in (False, True):
+            options = RunOptions(
+                model="maskrcnn",
+                weights="random",
+                device=str(device),
+                precision="fp32",
+                score_threshold=SCORE_FLOOR,
+                include=frozenset({"masks"}),
+                track=track,
+                sampling=SamplingParams(fps=TRACK_FPS),
+            )
+            _sync()
+            wall = time.perf_counter()
+            summary = run_video(
+                clip.path, options=options, out_dir=workdir / f"track-{track}", predictor=predictor
+            )
+            wall = time.perf_counter() - wall
+            name = "tracked" if track else "untracked"
+            entry = results.setdefault(name, {"rounds": []})
+            per_frame = wall / max(summary.frames_sampled, 1)
+            entry["rounds"].append(round(per_frame, 4))
+            if "seconds_per_frame" not in entry or per_frame < entry["seconds_per_frame"]:
+                entry.update(
+                    frames=summary.frames_sampled,
+                    detections=summary.detections_total,
+                    seconds_per_frame=round(per_frame, 4),
+                )
+                if track:
+                    entry["tracks"] = sum((summary.unique_objects_per_class or {}).values())
+            print(f"round {round_no + 1}: {name} {per_frame:.3f} s per sampled frame", file=sys.stderr)
+    frames = list(read_frames_jsonl(workdir / "track-True" / "frames.jsonl"))
+    for frame in frames:
+        if frame.detections is not None:
+            frame.detections.track_ids = None
+            frame.detections.masks = None
+    started = time.perf_counter()
+    replayed = sum(1 for _ in track_frames(frames, sample_rate=TRACK_FPS))
+    tracker_per_frame = (time.perf_counter() - started) / max(replayed, 1)
+    untracked = results["untracked"]["seconds_per_frame"]
+    results["tracker_seconds_per_frame"] = round(tracker_per_frame, 5)
+    results["tracker_share"] = round(tracker_per_frame / untracked, 5)
+    results["overhead"] = round(results["tracked"]["seconds_per_frame"] / untracked - 1, 4)
+    return results
+
+
 def memory_child(video: str, model: str, out_dir: str) -> None:
     """Runs in a fresh process: one run_video, then prints the peak RSS in MiB as JSON."""
     from reelsight.models import load_predictor
@@ -285,6 +368,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--skip-tracking", action="store_true")
+    parser.add_argument(
+        "--tracking-seconds",
+        type=float,
+        default=3.0,
+        help="length of the 1080p clip of the tracking runs, sampled at tracking's rate (default 3)",
+    )
     parser.add_argument(
         "--memory-model", default="maskrcnn", help="model for the memory runs (default maskrcnn)"
     )
@@ -327,6 +417,18 @@ def main(argv: list[str] | None = None) -> int:
                         f"-> {value['speedup_vs_seed']:.2f}x the seed "
                         f"(CPU time per frame: {value['cpu_speedup_vs_seed']:.2f}x)"
                     )
+        if not args.skip_tracking:
+            report["tracking"] = tracking(
+                1.0 if args.quick else args.tracking_seconds, work, 1 if args.quick else args.repeat
+            )
+            track = report["tracking"]
+            before, after = (track[k]["seconds_per_frame"] for k in ("untracked", "tracked"))
+            print(
+                f"tracking at {track['sampling_fps']:g} fps: {before:.3f} -> {after:.3f} s per sampled frame "
+                f"({track['overhead']:+.2%}); the tracker itself "
+                f"{track['tracker_seconds_per_frame'] * 1000:.1f} ms per frame "
+                f"({track['tracker_share']:.2%}) (target <= 5%)"
+            )
         if not args.skip_memory:
             report["memory"] = memory(work, args.memory_model, minutes)
             mem = report["memory"]

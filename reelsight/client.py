@@ -2,7 +2,9 @@
 
 The same code talks to the local stack (names and endpoint URLs from the state file that
 ``reelsight local up`` writes) and to a deployed stack on AWS (names from the stacks'
-CloudFormation outputs, or from ``REELSIGHT_*`` environment variables).
+CloudFormation outputs, or from ``REELSIGHT_*`` environment variables). The API itself is reached
+through :class:`ApiEndpoint`: on AWS through ``reelsight api tunnel`` on ``localhost``, over TLS that
+must match the API host's pinned certificate.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from reelsight.contract.names import (
 )
 from reelsight.contract.summary import ShortSummary
 from reelsight.errors import ParamError, ReelsightError
+from reelsight.tls import PinnedCertificate, get_json, pinned_from_env
 
 UPLOADED = "UPLOADED"  # what wait() reports while the dispatcher has not recorded the job yet
 # Stack outputs the CDK app declares for clients.
@@ -36,6 +39,7 @@ OUTPUT_KEYS = {
     "jobs_table": "JobsTableName",
     "results_topic": "ResultsTopicArn",
     "api_url": "ApiUrl",
+    "api_certificate_parameter": "ApiCertificateParameter",
 }
 
 
@@ -77,8 +81,17 @@ class Submission:
     def source(self) -> str:
         return s3_uri(self.bucket, self.key)
 
+    @property
+    def expected_job_id(self) -> str | None:
+        """The job id the dispatcher derives, when the client can know it: from the version id. For
+        an unversioned bucket the id comes from the event's sequencer, which only S3 knows."""
+        if self.version_id and self.version_id != "null":
+            return self.job_ids()[0]
+        return None
+
     def job_ids(self) -> list[str]:
-        """The ids the dispatcher may derive for this object (from the version id, else the ETag)."""
+        """The ids the dispatcher may derive for this object (from the version id, else the ETag,
+        for events that carry neither a version id nor a sequencer)."""
         from reelsight.contract.jobids import job_id_for, object_version
 
         ids = []
@@ -91,6 +104,47 @@ class Submission:
 def match_outputs(outputs: Mapping[str, str]) -> dict[str, str]:
     """Client-side names from stack outputs (``OUTPUT_KEYS``)."""
     return {role: outputs[key] for role, key in OUTPUT_KEYS.items() if outputs.get(key)}
+
+
+def stack_outputs(session: Any, stack_prefix: str = "reelsight") -> dict[str, str]:
+    """Every output of the deployed stacks whose names start with ``stack_prefix`` (any case)."""
+    outputs: dict[str, str] = {}
+    try:
+        for page in session.client("cloudformation").get_paginator("describe_stacks").paginate():
+            for stack in page.get("Stacks", []):
+                if stack["StackName"].lower().startswith(stack_prefix.lower()):
+                    for out in stack.get("Outputs", []):
+                        outputs[out["OutputKey"]] = out["OutputValue"]
+    except Exception as exc:
+        raise StackNotFound(f"could not read the stacks' outputs from CloudFormation: {exc}") from None
+    return outputs
+
+
+@dataclass(frozen=True)
+class ApiEndpoint:
+    """The reelsight API as a client reaches it: its URL, and the certificate its TLS must match."""
+
+    url: str
+    pinned: PinnedCertificate | None = None
+
+    def get(self, path: str, *, token: str | None = None, timeout: float = 5.0) -> Any:
+        """GET ``path`` as JSON; a certificate that is not the pinned one raises ``TlsError``."""
+        return get_json(f"{self.url.rstrip('/')}{path}", pinned=self.pinned, token=token, timeout=timeout)
+
+
+def api_endpoint(environ: Mapping[str, str], *, url: str | None = None, session: Any = None) -> ApiEndpoint:
+    """The API at ``url`` (else ``REELSIGHT_API_URL``); an https one pins ``REELSIGHT_API_CA_FILE``, else
+    the certificate in ``REELSIGHT_API_CERT_PARAMETER``."""
+    url = url or environ.get(envvars.API_URL, "").strip()
+    if not url:
+        raise ParamError(
+            f"no API URL: set {envvars.API_URL} (for a deployed stack, the https://localhost URL that "
+            "`reelsight api tunnel` prints)"
+        )
+    if not url.startswith(("https://", "http://")):
+        raise ParamError(f"the API URL must start with https:// or http://, got {url!r}")
+    pinned = pinned_from_env(environ, session) if url.startswith("https://") else None
+    return ApiEndpoint(url, pinned)
 
 
 def local_target(state_dir: str | Path | None = None) -> StackTarget | None:
@@ -136,16 +190,7 @@ def aws_target(
         import boto3
 
         session = boto3.session.Session(profile_name=profile, region_name=region)
-        cfn = session.client("cloudformation")
-        outputs: dict[str, str] = {}
-        try:
-            for page in cfn.get_paginator("describe_stacks").paginate():
-                for stack in page.get("Stacks", []):
-                    if stack["StackName"].lower().startswith(stack_prefix.lower()):
-                        for out in stack.get("Outputs", []):
-                            outputs[out["OutputKey"]] = out["OutputValue"]
-        except Exception as exc:
-            raise StackNotFound(f"could not read the stacks' outputs from CloudFormation: {exc}") from None
+        outputs = stack_outputs(session, stack_prefix)
         for role, value in match_outputs(outputs).items():
             names[role] = names.get(role) or value
     missing = [k for k in ("input_bucket", "results_bucket", "jobs_table") if not names.get(k)]

@@ -64,6 +64,8 @@ END = "REELSIGHT_END"
 SIZE = "REELSIGHT_SIZE"
 BACKEND = "REELSIGHT_BACKEND"
 SCORE_THRESHOLD = "REELSIGHT_SCORE_THRESHOLD"
+# Follow objects across frames (true/false); with it set here, REELSIGHT_FPS is the tracking rate.
+TRACK = "REELSIGHT_TRACK"
 
 # --- Lambdas: tuning knobs of the dispatcher and the results handler. ---
 RESULTS_MAX_FETCH_BYTES = "REELSIGHT_RESULTS_MAX_FETCH_BYTES"
@@ -80,11 +82,40 @@ PART_FRAMES = "REELSIGHT_PART_FRAMES"
 PART_SECONDS = "REELSIGHT_PART_SECONDS"
 # Test hook: while this file exists, each invocation pauses before its model call (see docs/worker.md).
 DEBUG_HOLD_FILE = "REELSIGHT_DEBUG_HOLD_FILE"
+# serve: seconds a client may leave the request head or body without sending a byte (then 408).
+READ_TIMEOUT_SECONDS = "REELSIGHT_READ_TIMEOUT_SECONDS"
+# serve: seconds the whole request body may take to arrive (then 408).
+BODY_TIMEOUT_SECONDS = "REELSIGHT_BODY_TIMEOUT_SECONDS"
+# serve: open connections at most (uvicorn's limit; more are answered 503).
+MAX_CONNECTIONS = "REELSIGHT_MAX_CONNECTIONS"
+# serve: seconds SIGTERM waits for running invocations before the process exits without them.
+SHUTDOWN_GRACE_SECONDS = "REELSIGHT_SHUTDOWN_GRACE_SECONDS"
+# serve: where the worker's temporary files go (default: TMPDIR); stale ones are removed at start-up.
+TEMP_DIR = "REELSIGHT_TEMP_DIR"
 
 # --- API server: where the bearer token comes from, and its limits. ---
 API_TOKEN_SECRET_ARN = "REELSIGHT_API_TOKEN_SECRET_ARN"
 API_TOKEN_PARAMETER = "REELSIGHT_API_TOKEN_PARAMETER"
 API_AUTH_FAILURES_PER_MINUTE = "REELSIGHT_API_AUTH_FAILURES_PER_MINUTE"
+# The viewer's session cookie: seconds a sign-in lasts.
+API_SESSION_SECONDS = "REELSIGHT_API_SESSION_SECONDS"
+# Request bodies: the largest accepted (bytes), and the seconds a whole body may take to arrive.
+API_MAX_BODY_BYTES = "REELSIGHT_API_MAX_BODY_BYTES"
+API_BODY_TIMEOUT_SECONDS = "REELSIGHT_API_BODY_TIMEOUT_SECONDS"
+# Connections: how many at once, the listen backlog, idle seconds before a keep-alive one closes,
+# and the seconds a request's headers may take to arrive.
+API_MAX_CONNECTIONS = "REELSIGHT_API_MAX_CONNECTIONS"
+API_BACKLOG = "REELSIGHT_API_BACKLOG"
+API_KEEP_ALIVE_SECONDS = "REELSIGHT_API_KEEP_ALIVE_SECONDS"
+API_HEADER_TIMEOUT_SECONDS = "REELSIGHT_API_HEADER_TIMEOUT_SECONDS"
+
+# --- TLS to the API (reelsight.tls): the server's files, and the certificate clients pin. ---
+API_TLS_CERT_FILE = "REELSIGHT_API_TLS_CERT_FILE"
+API_TLS_KEY_FILE = "REELSIGHT_API_TLS_KEY_FILE"
+# A PEM file holding the API host's certificate; clients trust that certificate and nothing else.
+API_CA_FILE = "REELSIGHT_API_CA_FILE"
+# The SSM parameter the API host publishes its certificate in (read when API_CA_FILE is not set).
+API_CERT_PARAMETER = "REELSIGHT_API_CERT_PARAMETER"
 
 # --- Pretrained weights (`pretrained` and `auto`): bounds on their download into the torch hub cache. ---
 # Seconds to wait on the network (to connect, then for each next piece of the file) before giving up.
@@ -95,6 +126,10 @@ WEIGHTS_DOWNLOAD_MAX_SECONDS = "REELSIGHT_WEIGHTS_DOWNLOAD_MAX_SECONDS"
 # --- Local stack (`reelsight local ...`, `make demo`). ---
 LOCAL_STATE_DIR = "REELSIGHT_LOCAL_STATE_DIR"
 LOCAL_STACK_MARKER = "REELSIGHT_LOCAL_STACK"
+# Soak fault injection: the fraction of delivered SQS messages each event-source runner sends again
+# (S3 and SNS deliver at least once), and the JSON-lines file where every injected fault is recorded.
+LOCAL_DUPLICATE_FRACTION = "REELSIGHT_LOCAL_DUPLICATE_FRACTION"
+LOCAL_FAULTS_FILE = "REELSIGHT_LOCAL_FAULTS_FILE"
 
 # --- The built-in SSD artifacts (reelsight.mx). ---
 LABELS_FILE = "REELSIGHT_LABELS_FILE"

@@ -15,6 +15,13 @@ sample index (MP4/MOV); where no complete index exists (e.g. Matroska) it is est
 as ``round(timestamp * average_fps)`` and a warning says so.
 
 ``SampledFrame.timestamp`` is the frame's pts in seconds relative to the stream's start.
+
+A read is *partial* when frames were lost: a demuxing or decoding error, or decoded timestamps that
+stop short of the duration the container declares (a file cut off). The number of decoded frames is
+not the measure: capture codecs count dropped frames in the header and store them as empty chunks
+(AVI), so a complete file may hold far fewer frames than its header counts. Such slots still take
+their time, so the declared duration is the longer of the stream's duration and its frame slots
+times the slot length (an AVI's declared length, which FFmpeg re-estimates when the file is cut).
 """
 
 from __future__ import annotations
@@ -63,6 +70,17 @@ class VideoInfo:
     rotation: int  # clockwise degrees applied for display: 0, 90, 180 or 270
     codec: str
     container: str
+    # The video stream's own duration: None when the container states only its overall one and
+    # other streams (audio) may last longer.
+    stream_duration: float | None = None
+
+    @property
+    def declared_duration(self) -> float | None:
+        """Seconds the container says the video lasts: its stream duration, or its frame slots at the
+        declared rate when that is longer (an AVI's header when the file was cut); None when unknown."""
+        slots = self.frame_count / self.fps if self.frame_count and self.fps else None
+        known = [d for d in (self.stream_duration, slots) if d]
+        return max(known) if known else None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -160,6 +178,32 @@ class _PyavTiming:
 
 
 @dataclass
+class _Timeline:
+    """How far the decoded timestamps reached, to tell a complete read from a file cut off."""
+
+    last: float | None = None
+    largest_gap: float = 0.0
+
+    def add(self, timestamp: float) -> None:
+        if self.last is not None:
+            self.largest_gap = max(self.largest_gap, timestamp - self.last)
+        self.last = timestamp if self.last is None else max(self.last, timestamp)
+
+    def short_of(self, duration: float | None, fps: float) -> str | None:
+        """Why the timestamps ended before ``duration``; None when they reached it (or it is unknown).
+
+        One frame lasts about the largest gap between frames (a variable rate's longest frame, an
+        AVI's dropped ones); twice that is allowed, so a complete file is never judged cut off.
+        """
+        if not duration or self.last is None:
+            return None
+        slack = 2 * max(self.largest_gap, 1.0 / (fps or 30.0))
+        if self.last + slack >= duration - EPSILON:
+            return None
+        return f"the video ended at {self.last:.3f} s of its {duration:.3f} s (file truncated?)"
+
+
+@dataclass
 class _PyavCounts:
     """Packets and frames counted so far, from which frame indices follow."""
 
@@ -169,6 +213,7 @@ class _PyavCounts:
     consecutive_errors: int = 0
     lost_frames: bool = False
     keyframe_positions: dict[int, int] = field(default_factory=dict)  # pts -> packets before it
+    timeline: _Timeline = field(default_factory=_Timeline)
 
 
 def _rgb_source(frame: Any) -> Callable[[], np.ndarray]:
@@ -183,20 +228,28 @@ def _open_container(path: Path) -> Any:
     import av
 
     if not path.exists():
-        raise VideoError(f"video not found: {path}")
+        raise VideoError(f"video not found: {path.name}")
     if not path.is_file():
-        raise VideoError(f"not a file: {path}")
+        raise VideoError(f"not a file: {path.name}")
     if path.stat().st_size == 0:
         raise VideoError(f"video file is empty (0 bytes): {path.name}")
     try:
         return av.open(str(path), mode="r")
     except av.error.FFmpegError as exc:
         kind = _sniff(path)
+        reason = _reason(exc)
         if kind:
             raise VideoError(
-                f"{path.name} looks like {kind} but cannot be opened; it is damaged or incomplete ({exc})"
+                f"{path.name} looks like {kind} but cannot be opened; it is damaged or incomplete ({reason})"
             ) from None
-        raise UnsupportedMediaError(f"{path.name} is not a video file that can be read ({exc})") from None
+        raise UnsupportedMediaError(f"{path.name} is not a video file that can be read ({reason})") from None
+
+
+def _reason(exc: Any) -> str:
+    """FFmpeg's message without the file's path (the worker's is an internal temporary file)."""
+    if getattr(exc, "filename", None):
+        return str(exc.strerror or type(exc).__name__)
+    return str(exc)
 
 
 def _sniff(path: Path) -> str | None:
@@ -247,6 +300,7 @@ def probe(path: str | Path) -> VideoInfo:
         width, height = stream.codec_context.width, stream.codec_context.height
         if rotation in (90, 270):
             width, height = height, width
+        own = _stream_duration(container, stream)
         return VideoInfo(
             width=int(width),
             height=int(height),
@@ -256,9 +310,21 @@ def probe(path: str | Path) -> VideoInfo:
             rotation=rotation,
             codec=str(stream.codec_context.name),
             container=str(container.format.name),
+            stream_duration=own,
         )
     finally:
         container.close()
+
+
+def _stream_duration(container: Any, stream: Any) -> float | None:
+    """The video stream's duration in seconds, or the container's when it holds nothing else."""
+    import av
+
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None and len(container.streams) == 1:
+        return float(container.duration / av.time_base)
+    return None
 
 
 # --- Geometry --------------------------------------------------------------------------------
@@ -443,7 +509,7 @@ class VideoReader:
         timing = _PyavTiming.of(stream, self.info.fps)
         counts = _PyavCounts(base_index=None if self._seek_to_start(container, stream) else 0)
         for packet in self._demux(container, stream):
-            self._count_packet(stream, packet, counts)
+            self._count_packet(stream, packet, counts, timing)
             frames = self._decode_packet(packet, counts)
             if counts.consecutive_errors >= MAX_CONSECUTIVE_ERRORS:
                 break
@@ -485,17 +551,20 @@ class VideoReader:
             except StopIteration:
                 return
             except av.error.FFmpegError as exc:
-                self._mark_partial(f"reading stopped early: {exc}")
+                self._mark_partial(f"reading stopped early: {_reason(exc)}")
                 return
             yield packet
 
-    def _count_packet(self, stream: Any, packet: Any, counts: _PyavCounts) -> None:
+    def _count_packet(self, stream: Any, packet: Any, counts: _PyavCounts, timing: _PyavTiming) -> None:
         if not packet.size:
             return
         if counts.base_index is None:
             counts.base_index = self._index_after_seek(stream, packet)
-        if self.params.mode == "keyframes" and packet.is_keyframe and packet.pts is not None:
-            counts.keyframe_positions[packet.pts] = counts.base_index + counts.packets_seen
+        if self.params.mode == "keyframes" and packet.pts is not None:
+            # Only keyframes are decoded; how far the file reached shows in every packet's time.
+            counts.timeline.add(timing.seconds(packet.pts, 0))
+            if packet.is_keyframe:
+                counts.keyframe_positions[packet.pts] = counts.base_index + counts.packets_seen
         counts.packets_seen += 1
 
     def _decode_packet(self, packet: Any, counts: _PyavCounts) -> list[Any]:
@@ -507,7 +576,7 @@ class VideoReader:
         except av.error.FFmpegError as exc:
             counts.consecutive_errors += 1
             counts.lost_frames = True
-            self._mark_partial(f"some data could not be decoded: {exc}")
+            self._mark_partial(f"some data could not be decoded: {_reason(exc)}")
             return []
         counts.consecutive_errors = 0
         return frames
@@ -518,6 +587,8 @@ class VideoReader:
         timestamp = timing.seconds(frame.pts, position)
         index = self._frame_index(frame, timestamp, timing.fps, position, counts)
         counts.frame_count += 1
+        if self.params.mode == "exact":
+            counts.timeline.add(timestamp)
         return _Decoded(index, timestamp, bool(frame.key_frame), _rgb_source(frame))
 
     def _frame_index(
@@ -533,10 +604,15 @@ class VideoReader:
         return position
 
     def _check_complete(self, counts: _PyavCounts) -> None:
-        expected = self.info.frame_count
-        seen = (counts.base_index or 0) + counts.packets_seen
-        if expected and seen < expected and not self.partial:
-            self._mark_partial(f"the video ended after {seen} of {expected} frames (file truncated?)")
+        if self.partial:
+            return
+        reason = self._ended_early(counts.timeline)
+        if reason:
+            self._mark_partial(reason)
+
+    def _ended_early(self, timeline: _Timeline) -> str | None:
+        """Why the read stopped before the end, judged by time against the declared duration."""
+        return timeline.short_of(self.info.declared_duration, self.info.fps)
 
     def _index_after_seek(self, stream: Any, packet: Any) -> int:
         """Position of the seek keyframe in presentation order, from the sample index when complete."""
@@ -559,15 +635,17 @@ class VideoReader:
     def _decode_opencv(self) -> Generator[_Decoded, None, None]:
         import cv2
 
-        keyframe_times = _keyframe_times(self.path)
+        keyframe_times, packets = _scan_packets(self.path)
         capture = cv2.VideoCapture(str(self.path))
         if not capture.isOpened():
             raise VideoError(f"OpenCV cannot open {self.path.name}")
+        timeline = _Timeline()
         try:
             index = 0
             while capture.grab():
                 self.frames_decoded += 1
                 timestamp = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+                timeline.add(timestamp)
                 key = round(timestamp * 10_000) in keyframe_times
 
                 def retrieve(cap: Any = capture) -> np.ndarray:
@@ -580,9 +658,17 @@ class VideoReader:
                 index += 1
         finally:
             capture.release()
-        expected = self.info.frame_count
-        if expected and index < expected:
-            self._mark_partial(f"the video ended after {index} of {expected} frames (file truncated?)")
+        self._check_complete_opencv(timeline, index, packets)
+
+    def _check_complete_opencv(self, timeline: _Timeline, grabbed: int, packets: int) -> None:
+        """OpenCV reports no decoding errors: frames lost inside the file show as fewer frames than
+        the file's non-empty packets (each holds one frame), a cut-off file also by time."""
+        if packets and grabbed < packets:
+            self._mark_partial(f"only {grabbed} of the video's {packets} frames could be decoded")
+            return
+        reason = self._ended_early(timeline)
+        if reason:
+            self._mark_partial(reason)
 
 
 def _has_sample_index(stream: Any) -> bool:
@@ -590,24 +676,27 @@ def _has_sample_index(stream: Any) -> bool:
     return bool(stream.frames) and len(stream.index_entries) == stream.frames
 
 
-def _keyframe_times(path: Path) -> set[int]:
-    """Keyframe timestamps in units of 0.1 ms, read from packet flags without decoding."""
+def _scan_packets(path: Path) -> tuple[set[int], int]:
+    """Keyframe timestamps in units of 0.1 ms, and the number of non-empty packets (frames), read
+    from the container without decoding."""
     import av
 
     times: set[int] = set()
+    packets = 0
     container = _open_container(path)
     try:
         stream = _video_stream(container, path)
         start = float((stream.start_time or 0) * stream.time_base)
         try:
             for packet in container.demux(stream):
+                packets += 1 if packet.size else 0
                 if packet.is_keyframe and packet.pts is not None:
                     times.add(round((float(packet.pts * stream.time_base) - start) * 10_000))
         except av.error.FFmpegError:
             pass
     finally:
         container.close()
-    return times
+    return times, packets
 
 
 def open_video(path: str | Path, params: SamplingParams) -> VideoReader:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, cast, get_args
 
 from reelsight import envvars
+from reelsight.contract.values import OPTION_RANGES, check_option, parse_option
 from reelsight.errors import ParamError
 
 Mode = Literal["exact", "keyframes"]
@@ -27,12 +28,12 @@ PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
 INCLUDE_CHOICES = frozenset({"masks", "mask_pngs", "contact_sheet", "preview", "frames"})
 DEFAULT_INCLUDE = frozenset({"masks", "contact_sheet"})
 
-MAX_SIDE = 16384
-MAX_BATCH = 1024
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
 _MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 _NONE_WORDS = frozenset({"", "none", "null"})
+_TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
+_FALSE_WORDS = frozenset({"false", "0", "no", "off"})
 
 
 def _positive_finite(value: Any) -> bool:
@@ -66,36 +67,25 @@ class SamplingParams:
             object.__setattr__(self, "size", tuple(self.size))
 
     def validate(self) -> SamplingParams:
+        """Every value in its range (``contract.values.OPTION_RANGES``) and every choice known."""
         if self.every_seconds is not None:
-            if not _positive_finite(self.every_seconds):
-                raise ParamError(
-                    f"every_seconds must be a positive number of seconds, got {self.every_seconds!r}"
-                )
+            check_option("every_seconds", self.every_seconds)
         elif self.fps is None:
             raise ParamError("one of fps or every_seconds is required")
-        elif not _positive_finite(self.fps):
-            raise ParamError(f"fps must be a positive number of samples per second, got {self.fps!r}")
-        if (
-            not isinstance(self.start, int | float)
-            or isinstance(self.start, bool)
-            or not math.isfinite(self.start)
-            or self.start < 0
-        ):
-            raise ParamError(f"start must be a number of seconds >= 0, got {self.start!r}")
+        else:
+            check_option("fps", self.fps)
+        check_option("start", self.start)
         if self.end is not None:
-            if not _positive_finite(self.end):
-                raise ParamError(f"end must be a positive number of seconds, got {self.end!r}")
+            check_option("end", self.end)
             if self.end <= self.start:
                 raise ParamError(f"end ({self.end}) must be greater than start ({self.start})")
-        if self.max_frames is not None and (
-            not isinstance(self.max_frames, int) or isinstance(self.max_frames, bool) or self.max_frames < 1
-        ):
-            raise ParamError(f"max_frames must be an integer >= 1, got {self.max_frames!r}")
+        if self.max_frames is not None:
+            check_option("max_frames", self.max_frames)
         _check_choice("mode", self.mode, MODES)
         _check_choice("resize", self.resize, RESIZES)
         _check_choice("backend", self.backend, BACKENDS)
-        if self.size is not None and not _valid_size(self.size):
-            raise ParamError(f"size must be WIDTHxHEIGHT with sides 1..{MAX_SIDE}, got {self.size!r}")
+        if self.size is not None:
+            _check_size(self.size)
         if self.resize != "none" and self.size is None:
             raise ParamError(f"resize={self.resize} needs size=WIDTHxHEIGHT, for example size=640x360")
         return self
@@ -144,6 +134,7 @@ class RunOptions:
     precision: str = "auto"
     score_threshold: float = 0.5
     include: frozenset[str] = DEFAULT_INCLUDE
+    track: bool = False  # follow objects across frames (reelsight.tracking); tracks.jsonl
     sampling: SamplingParams = field(default_factory=SamplingParams)
 
     def __post_init__(self) -> None:
@@ -155,25 +146,17 @@ class RunOptions:
             raise ParamError(f"model must be a model name such as maskrcnn or fasterrcnn, got {self.model!r}")
         if not isinstance(self.weights, str) or not self.weights.strip():
             raise ParamError("weights must be 'pretrained', 'random', a file path or an s3:// uri")
-        if (
-            not isinstance(self.batch_size, int)
-            or isinstance(self.batch_size, bool)
-            or not 1 <= self.batch_size <= MAX_BATCH
-        ):
-            raise ParamError(f"batch_size must be an integer 1..{MAX_BATCH}, got {self.batch_size!r}")
+        check_option("batch_size", self.batch_size)
         if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):
             raise ParamError(f"device must be one of auto, cpu, cuda, cuda:N, got {self.device!r}")
         _check_choice("precision", self.precision, PRECISIONS)
-        if (
-            not isinstance(self.score_threshold, int | float)
-            or isinstance(self.score_threshold, bool)
-            or not 0.0 <= self.score_threshold <= 1.0
-        ):
-            raise ParamError(f"score_threshold must be a number 0..1, got {self.score_threshold!r}")
+        check_option("score_threshold", self.score_threshold)
         unknown = sorted(set(self.include) - INCLUDE_CHOICES)
         if unknown:
             accepted = ", ".join(sorted(INCLUDE_CHOICES))
             raise ParamError(f"include: unknown item(s) {', '.join(unknown)}; accepted: {accepted}")
+        if not isinstance(self.track, bool):
+            raise ParamError(f"track must be true or false, got {self.track!r}")
         self.sampling.validate()
         return self
 
@@ -186,6 +169,7 @@ class RunOptions:
             "precision": self.precision,
             "score_threshold": self.score_threshold,
             "include": sorted(self.include),
+            "track": self.track,
             "sampling": self.sampling.to_dict(),
         }
 
@@ -228,10 +212,11 @@ class RunOptions:
 _RUN_KEYS = frozenset(RunOptions.__dataclass_fields__)
 
 
-def _valid_size(size: tuple[int, ...]) -> bool:
-    return len(size) == 2 and all(
-        isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_SIDE for v in size
-    )
+def _check_size(size: tuple[int, ...]) -> None:
+    if len(size) != 2 or not all(OPTION_RANGES["size"].contains(side) for side in size):
+        raise ParamError(
+            f"size must be WIDTHxHEIGHT with sides {OPTION_RANGES['size'].describe()}, got {size!r}"
+        )
 
 
 def _check_choice(name: str, value: object, choices: tuple[str, ...]) -> None:
@@ -246,13 +231,7 @@ def _parse_str(key: str, value: str) -> str:
 
 
 def _parse_float(key: str, value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise ParamError(f"{key} must be a number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise ParamError(f"{key} must be a finite number, got {value!r}")
-    return number
+    return float(parse_option(key, value))
 
 
 def _parse_optional_float(key: str, value: str) -> float | None:
@@ -260,10 +239,7 @@ def _parse_optional_float(key: str, value: str) -> float | None:
 
 
 def _parse_int(key: str, value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise ParamError(f"{key} must be an integer, got {value!r}") from None
+    return int(parse_option(key, value))
 
 
 def _parse_optional_int(key: str, value: str) -> int | None:
@@ -276,7 +252,18 @@ def _parse_size(key: str, value: str) -> tuple[int, int] | None:
     match = _SIZE_RE.match(value)
     if not match:
         raise ParamError(f"{key} must look like WIDTHxHEIGHT, for example 640x360, got {value!r}")
-    return int(match.group(1)), int(match.group(2))
+    width, height = (int(parse_option("size", side)) for side in match.groups())
+    return width, height
+
+
+def parse_bool(key: str, value: str) -> bool:
+    """``true``/``false`` (also 1/0, yes/no, on/off, any case); ParamError naming ``key`` otherwise."""
+    lowered = value.lower()
+    if lowered in _TRUE_WORDS:
+        return True
+    if lowered in _FALSE_WORDS:
+        return False
+    raise ParamError(f"{key} must be true or false (also 1/0, yes/no, on/off), got {value!r}")
 
 
 def _parse_choice(choices: tuple[str, ...]) -> Any:
@@ -309,6 +296,7 @@ _RUN_PARSERS: dict[str, Any] = {
     "precision": _parse_choice(PRECISIONS),
     "score_threshold": _parse_float,
     "include": _parse_include,
+    "track": parse_bool,
 }
 _SAMPLING_PARSERS: dict[str, Any] = {
     "fps": _parse_float,
@@ -358,6 +346,7 @@ ENV_KEYS: dict[str, str] = {
     envvars.PRECISION: "precision",
     envvars.BACKEND: "backend",
     envvars.SCORE_THRESHOLD: "score_threshold",
+    envvars.TRACK: "track",
 }
 
 

@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from reelsight.contract.jobs import now_iso
-from reelsight.contract.names import FRAMES_FILE, SUMMARY_FILE
+from reelsight.contract.names import FRAMES_FILE, SUMMARY_FILE, TRACKS_FILE
+from reelsight.contract.options import check_tracking, sampling_rate, tracking_warnings
 from reelsight.contract.progress import Stage, VideoProgress
+from reelsight.contract.tracks import unique_objects_per_class, write_tracks_jsonl
 from reelsight.errors import VideoError
 from reelsight.frames import SampledFrame, VideoReader, open_video
 from reelsight.params import RunOptions
@@ -30,6 +32,7 @@ from reelsight.results import FrameResult, FramesWriter, RunSummary, Timings, wr
 
 if TYPE_CHECKING:
     from reelsight.models import Predictor
+    from reelsight.tracking import FrameTracker
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +159,7 @@ def run_video(
     Raises VideoError / UnsupportedMediaError for undecodable input and ParamError for bad
     options; a video that breaks off midway gives a summary with ``status="partial"``.
     """
-    options = options.validate()
+    options = check_tracking(options.validate())
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -178,9 +181,11 @@ def run_video(
                 score_threshold=options.score_threshold,
             )
             load_seconds = time.perf_counter() - t0
+        check_tracking(options, predictor.spec)
         extras = _Extras(out, options, predictor, reader.info.fps)
         with_masks = "masks" in options.include or "mask_pngs" in options.include
         with FramesWriter(out / FRAMES_FILE) as writer:
+            sink = _Sink(writer, extras, options)
             try:
                 # closing(): stop the decode thread at once, even when predict raises.
                 with contextlib.closing(_batches(reader, options.batch_size, timings)) as stream:
@@ -189,10 +194,7 @@ def run_video(
                         results = predictor.predict(batch, with_masks=with_masks)
                         t1 = time.perf_counter()
                         for frame, result in zip(batch, results, strict=True):
-                            extras.add(frame, result)
-                            if "masks" not in options.include and result.detections is not None:
-                                result.detections.masks = None
-                            writer.write(result)
+                            sink.add(frame, result)
                         timings.inference += t1 - t0
                         timings.write += time.perf_counter() - t1
                         if progress is not None:
@@ -200,6 +202,8 @@ def run_video(
                         if snapshot is not None:
                             pace = _Pace(started + load_seconds, expected, timings)
                             snapshot(pace.snapshot("running", writer.frames_written))
+                if sink.finish() and progress is not None:  # the frame tracking held back
+                    progress(writer.frames_written, expected)
                 if snapshot is not None:
                     pace = _Pace(started + load_seconds, expected, timings)
                     snapshot(pace.snapshot("writing", writer.frames_written))
@@ -227,6 +231,7 @@ def run_video(
     }
     if model_info.get("random_weights"):
         warnings.append(f"{predictor.spec.name} ran with RANDOM weights: its results are meaningless")
+    warnings.extend(tracking_warnings(options))
     summary = RunSummary(
         video={"uri": video_uri or str(video), **info.to_dict()},
         model=model_info,
@@ -234,6 +239,7 @@ def run_video(
         frames_sampled=writer.frames_written,
         detections_total=writer.detections_total,
         counts_per_class=dict(sorted(writer.counts_per_class.items(), key=lambda kv: (-kv[1], kv[0]))),
+        unique_objects_per_class=sink.write_tracks(out),
         timings=Timings(
             total=total,
             model_load=load_seconds,
@@ -246,11 +252,57 @@ def run_video(
         partial=partial,
         approximate=approximate,
         warnings=warnings,
-        artifacts={"frames": FRAMES_FILE, "summary": SUMMARY_FILE, **extras.artifacts},
+        artifacts={"frames": FRAMES_FILE, "summary": SUMMARY_FILE, **extras.artifacts, **sink.artifacts},
         status="partial" if partial else "ok",
     )
     write_summary(out / SUMMARY_FILE, summary)
     return summary
+
+
+class _Sink:
+    """Where each predicted frame goes: the tracker (when tracking), the extras, then frames.jsonl.
+
+    Tracking holds a frame back until the next one is known (reelsight.tracking), so the pictures
+    and the line of a frame are written with its track IDs.
+    """
+
+    def __init__(self, writer: FramesWriter, extras: _Extras, options: RunOptions) -> None:
+        self.writer = writer
+        self.extras = extras
+        self.keep_masks = "masks" in options.include
+        self.tracker: FrameTracker[SampledFrame] | None = None
+        self.artifacts: dict[str, str] = {}
+        if options.track:
+            from reelsight.tracking import FrameTracker
+
+            self.tracker = FrameTracker(sampling_rate(options))
+
+    def add(self, frame: SampledFrame, result: FrameResult) -> None:
+        ready = self.tracker.push(result, frame) if self.tracker is not None else [(result, frame)]
+        for done, image in ready:
+            self._write(image, done)
+
+    def finish(self) -> int:
+        """Writes the frames still held back; returns how many."""
+        held = self.tracker.finish() if self.tracker is not None else []
+        for done, image in held:
+            self._write(image, done)
+        return len(held)
+
+    def write_tracks(self, out: Path) -> dict[str, int] | None:
+        """tracks.jsonl, and the unique objects per class; None when the run did not track."""
+        if self.tracker is None:
+            return None
+        tracks = self.tracker.tracks
+        write_tracks_jsonl(out / TRACKS_FILE, tracks)
+        self.artifacts["tracks"] = TRACKS_FILE
+        return unique_objects_per_class(tracks)
+
+    def _write(self, frame: SampledFrame, result: FrameResult) -> None:
+        self.extras.add(frame, result)
+        if not self.keep_masks and result.detections is not None:
+            result.detections.masks = None
+        self.writer.write(result)
 
 
 class _Extras:

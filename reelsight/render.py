@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from reelsight.frames import FrameTransform
-from reelsight.results import FrameResult, rle_to_mask
+from reelsight.results import Detections, FrameResult, rle_to_mask
 
 MASK_ALPHA = 0.45
 SEMANTIC_ALPHA = 0.5
@@ -70,6 +70,22 @@ def class_colour(label: int) -> tuple[int, int, int]:
     hue = (int(label) * 0.618033988749895) % 1.0
     r, g, b = colorsys.hsv_to_rgb(hue, 0.85, 1.0)
     return int(r * 255), int(g * 255), int(b * 255)
+
+
+def track_colour(track_id: int) -> tuple[int, int, int]:
+    """One colour per track, the same in every frame; slightly darker than the class colours."""
+    hue = (int(track_id) * 0.618033988749895 + 0.3) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(hue, 0.9, 0.9)
+    return int(r * 255), int(g * 255), int(b * 255)
+
+
+def _detection_styles(detections: Detections) -> list[tuple[tuple[int, int, int], str]]:
+    """(colour, label prefix) per detection: the track's colour and ``#id`` when it has a track."""
+    ids = detections.track_ids or [None] * len(detections)
+    return [
+        (track_colour(tid), f"#{tid} ") if tid is not None else (class_colour(int(label)), "")
+        for label, tid in zip(detections.labels, ids, strict=True)
+    ]
 
 
 def colourize(class_map: np.ndarray, palette: np.ndarray) -> np.ndarray:
@@ -175,11 +191,12 @@ def annotate(
         canvas[valid] = blend[valid].round().astype(np.uint8)
 
     detections = frame_result.detections
+    styles = _detection_styles(detections) if detections is not None else []
     if detections is not None and len(detections) and detections.masks is not None:
-        for label, rle in zip(detections.labels, detections.masks, strict=True):
+        for (colour, _), rle in zip(styles, detections.masks, strict=True):
             mask, valid = warp_to_image(rle_to_mask(rle), frame_result, t, width, height)
             region = mask & valid
-            tint = np.array(class_colour(int(label)), np.float32)
+            tint = np.array(colour, np.float32)
             canvas[region] = (canvas[region] * (1 - MASK_ALPHA) + tint * MASK_ALPHA).round().astype(np.uint8)
 
     pil = Image.fromarray(canvas)
@@ -189,14 +206,13 @@ def annotate(
         offset = np.array([t.offset_x, t.offset_y, t.offset_x, t.offset_y], np.float32)
         boxes = detections.xyxy * scale + offset
         line = max(1, round(min(width, height) / 240))
-        for box, label, score, name in zip(
-            boxes, detections.labels, detections.scores, detections.class_names, strict=True
+        for box, (colour, prefix), score, name in zip(
+            boxes, styles, detections.scores, detections.class_names, strict=True
         ):
-            colour = class_colour(int(label))
             x1, y1, x2, y2 = (float(v) for v in box)
             draw.rectangle((x1, y1, max(x2 - 1, x1), max(y2 - 1, y1)), outline=colour, width=line)
             if draw_labels:
-                _label(draw, (x1, y1), f"{name} {float(score):.2f}", colour)
+                _label(draw, (x1, y1), f"{prefix}{name} {float(score):.2f}", colour)
     if semantic is not None and draw_labels and semantic.fractions:
         top = sorted(semantic.fractions.items(), key=lambda kv: -kv[1])[:3]
         text = "  ".join(f"{name} {fraction:.0%}" for name, fraction in top)

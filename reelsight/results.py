@@ -57,6 +57,7 @@ class Detections:
     scores: np.ndarray
     class_names: list[str]
     masks: list[dict[str, Any]] | None = None
+    track_ids: list[int | None] | None = None  # when the run tracked: each box's track, None if none
 
     def __post_init__(self) -> None:
         self.xyxy = np.asarray(self.xyxy, dtype=np.float32).reshape(-1, 4)
@@ -71,6 +72,8 @@ class Detections:
             )
         if self.masks is not None and len(self.masks) != n:
             raise ValueError(f"{len(self.masks)} masks for {n} detections")
+        if self.track_ids is not None and len(self.track_ids) != n:
+            raise ValueError(f"{len(self.track_ids)} track ids for {n} detections")
 
     @classmethod
     def empty(cls) -> Detections:
@@ -95,17 +98,21 @@ class Detections:
             data["masks"] = [
                 {"size": list(m["size"]), "counts": _counts_str(m["counts"])} for m in self.masks
             ]
+        if self.track_ids is not None:
+            data["track_ids"] = _track_ids(self.track_ids)
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Detections:
         masks = data.get("masks")
+        track_ids = data.get("track_ids")  # schema 1.1; absent in 1.0 lines and untracked runs
         return cls(
             xyxy=np.asarray(data.get("boxes") or np.zeros((0, 4)), np.float32),
             labels=np.asarray(data.get("labels") or [], np.int64),
             scores=np.asarray(data.get("scores") or [], np.float32),
             class_names=list(data.get("class_names") or []),
             masks=[dict(m) for m in masks] if masks is not None else None,
+            track_ids=_track_ids(track_ids),
         )
 
     def counts_per_class(self) -> dict[str, int]:
@@ -113,6 +120,10 @@ class Detections:
         for name in self.class_names:
             counts[name] = counts.get(name, 0) + 1
         return counts
+
+
+def _track_ids(values: Any) -> list[int | None] | None:
+    return [int(v) if v is not None else None for v in values] if values is not None else None
 
 
 @dataclass

@@ -40,6 +40,13 @@ class ApiServerStack(Stack):
         )
         self.api_url = host.url
         self.api_token = host.token
+        self.api_certificate = host.certificate
         CfnOutput(self, "ApiUrl", value=host.url, description="Private URL of the API (inside the VPC)")
         CfnOutput(self, "ApiTokenSecretArn", value=host.token.secret_arn)
         CfnOutput(self, "ApiInstanceId", value=host.instance.instance_id)
+        CfnOutput(
+            self,
+            "ApiCertificateParameter",
+            value=host.certificate.parameter_name,
+            description="SSM parameter holding the API host's TLS certificate, which clients pin",
+        )

@@ -91,8 +91,10 @@ class ApiConfig:
 
 
 def api_url(config: ApiConfig) -> str:
-    """The API's URL inside the VPC; constant, so jobs and Lambdas know it before the host exists."""
-    return f"http://{config.host_name}.{config.private_zone_name}:{config.port}"
+    """The API's URL inside the VPC; constant, so jobs and Lambdas know it before the host exists.
+
+    https: the host serves TLS with a certificate that clients pin (reelsight.tls)."""
+    return f"https://{config.host_name}.{config.private_zone_name}:{config.port}"
 
 
 @dataclass(frozen=True, kw_only=True)

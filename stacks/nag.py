@@ -1,11 +1,12 @@
-"""Compliance exceptions (cdk-nag acknowledgments, checkov skips): each one carries a specific reason."""
+"""Compliance exceptions (cdk-nag and cfn-guard acknowledgments, checkov skips), each with its reason."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
-from aws_cdk import Acknowledgment, CfnResource, Stack, Validations
+from aws_cdk import Acknowledgment, CfnResource, IPolicyValidationPlugin, Stack, Validations
+from cdklabs.cdk_validator_cfnguard import CfnGuardValidator
 from constructs import IConstruct
 
 MIN_REASON_LENGTH = 40
@@ -54,6 +55,22 @@ def _render(value: Any) -> str:
     raise ValueError(f"cannot render {value!r} as a cdk-nag finding")
 
 
+# The data key and the VPC live in other stacks, so their ids reach these resources as Fn::ImportValue;
+# the Control Tower rules accept only literal ids or references within one template.
+IMPORTED_KEY_REASON = (
+    "Encrypted with reelsight's customer-managed data key, referenced across stacks with Fn::ImportValue, "
+    "which the guard rule cannot resolve (tests/infra asserts the KmsKeyId/KmsMasterKeyId)."
+)
+DEAD_LETTER_QUEUE_REASON = (
+    "A dead-letter queue is the end of its redrive chain; a RedriveAllowPolicy naming its source queue would "
+    "form a dependency cycle, because the source already names it in its RedrivePolicy."
+)
+IMPORTED_VPC_REASON = (
+    "Runs in reelsight's private subnets with its security group; both come from the network stack through "
+    "Fn::ImportValue, which the guard rule cannot resolve (tests/infra asserts the VpcConfig)."
+)
+
+
 def acknowledge_grant_wildcards(
     construct: IConstruct,
     *,
@@ -75,6 +92,26 @@ def acknowledge_grant_wildcards(
             f"AwsSolutions-IAM5[Resource::{nag_resource(construct, resource)}]",
             INDEX_RESOURCE_REASON,
         )
+
+
+# cfn-guard with the AWS Control Tower proactive controls (cdklabs.cdk-validator-cfnguard): a finding is
+# acknowledged, like cdk-nag's, on the construct, under the plugin's name and the guard rule's name.
+GUARD_PLUGIN = "cdk-validator-cfnguard"
+
+
+def guard_exception(construct: IConstruct, rule_name: str, reason: str) -> None:
+    """Acknowledge one Control Tower guard rule (e.g. ``sqs_dlq_check``) on ``construct``, with a reason."""
+    acknowledge(construct, f"{GUARD_PLUGIN}::{rule_name}", reason)
+
+
+def control_tower_validator() -> IPolicyValidationPlugin:
+    """cfn-guard with the bundled Control Tower rules, all enabled; exceptions are per construct.
+
+    The plugin is typed against the Beta1 interface, whose App prop is deprecated in favour of
+    ``Validations.of(app).add_plugins``; the two interfaces have the same members, and jsii passes the
+    plugin through, so only the static type needs the cast.
+    """
+    return cast(IPolicyValidationPlugin, CfnGuardValidator(control_tower_rules_enabled=True))
 
 
 def checkov_skip(construct: IConstruct, check_id: str, reason: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from aws_cdk import Stack
@@ -14,8 +15,16 @@ from stacks.constructs.network import Network
 
 class NetworkStack(Stack):
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: NetworkConfig, key_arn: str, **kwargs: Any
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: NetworkConfig,
+        key_arn: str,
+        bucket_arns: Sequence[str],
+        **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         log_key = kms.Key.from_key_arn(self, "DataKey", key_arn)
-        self.network = Network(self, "Network", config=config, log_key=log_key)
+        # The buckets are the only ones of this account that the S3 gateway endpoint admits.
+        self.network = Network(self, "Network", config=config, log_key=log_key, bucket_arns=bucket_arns)

@@ -13,6 +13,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_ssm as ssm
 from constructs import Construct, IConstruct
 
 from reelsight.contract.processing import ProcessingJobDefinition
@@ -23,7 +24,7 @@ from stacks.constructs.endpoint_autoscaling import EndpointAutoscaling
 from stacks.constructs.lambda_function import FunctionPlacement, JobStore
 from stacks.constructs.monitoring import Monitoring
 from stacks.constructs.network import Network
-from stacks.constructs.processing_role import ProcessingRole
+from stacks.constructs.processing_role import JobNetwork, ProcessingRole
 from stacks.constructs.results_function import ResultsFunction, ResultsProps
 from stacks.constructs.topics import Topics
 from stacks.constructs.worker_endpoint import WorkerEndpoint
@@ -80,6 +81,7 @@ class PipelineStack(Stack):
         data: DataRefs,
         api_url: str | None,
         api_token: secretsmanager.ISecret | None = None,
+        api_certificate: ssm.IStringParameter | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -100,8 +102,14 @@ class PipelineStack(Stack):
             key=imports.key,
             input_bucket=imports.input_bucket,
             results_bucket=imports.results_bucket,
+            network=_job_network(network),
         )
         images = _Images(worker=worker_image, mxnet=self._mxnet_image(processing.role, api_token))
+        if api_certificate is not None:
+            # Processing jobs pin the API host's TLS certificate, which they read from this one parameter.
+            processing.role.add_to_principal_policy(
+                iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[api_certificate.parameter_arn])
+            )
         processing_job = _processing_job_definition(
             config.processing,
             role=processing.role,
@@ -110,6 +118,7 @@ class PipelineStack(Stack):
             network=network,
             api_url=api_url,
             api_token=api_token,
+            api_certificate=api_certificate,
         )
         dispatcher, results = self._functions(config, network, imports, topics, worker, processing_job)
         self._pin_logical_ids(dispatcher, results)
@@ -264,6 +273,15 @@ class PipelineStack(Stack):
         CfnOutput(self, "ProcessingRoleArn", value=processing_role.role_arn)
 
 
+def _job_network(network: Network) -> JobNetwork:
+    """The VPC, subnets and security group every Processing job runs in (also in its definition below)."""
+    return JobNetwork(
+        vpc_id=network.vpc.vpc_id,
+        subnet_ids=network.vpc.select_subnets(subnet_type=network.private_subnet_type).subnet_ids,
+        security_group_id=network.processing_security_group.security_group_id,
+    )
+
+
 def _processing_job_definition(
     config: ProcessingConfig,
     *,
@@ -273,6 +291,7 @@ def _processing_job_definition(
     network: Network,
     api_url: str | None,
     api_token: secretsmanager.ISecret | None,
+    api_certificate: ssm.IStringParameter | None = None,
 ) -> ProcessingJobDefinition:
     """The static part of every Processing job the dispatcher starts, from the stack's configuration."""
     private_subnets = network.vpc.select_subnets(subnet_type=network.private_subnet_type)
@@ -290,5 +309,6 @@ def _processing_job_definition(
         security_group_ids=(network.processing_security_group.security_group_id,),
         api_url=api_url,
         api_token_secret_arn=api_token.secret_arn if api_token is not None else None,
+        api_certificate_parameter=api_certificate.parameter_name if api_certificate is not None else None,
         prices=config.prices or None,
     )

@@ -59,6 +59,8 @@ LOCKS: tuple[Lock, ...] = (
     ),
     Lock(name="mxnet-dev", purpose=".venv-mxnet: the segmentation set plus tests_mx/'s test tools"),
     Lock(name="checkov", purpose=".venv-checkov"),
+    Lock(name="clients", purpose=".venv-clients: the AWS CLI v1 and SageMaker SDK v2 for tests/local"),
+    Lock(name="clients-v3", purpose=".venv-clients-v3: the SageMaker Python SDK v3 for tests/local"),
 )
 # image or environment -> the lock it installs, and the lock that must agree with it package for
 # package (its environment under test).

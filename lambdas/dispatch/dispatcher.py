@@ -1,7 +1,8 @@
 """Dispatch one uploaded object: head it, validate its options, record the job, start the work.
 
 Each object is handled at most once: Powertools idempotency on DynamoDB, keyed by bucket + key +
-version id (ETag when unversioned), and a conditional write on the jobs table as a second guard.
+version id (the event's sequencer when unversioned), and a conditional write on the jobs table as
+a second guard.
 A failure that may pass on retry (throttling, network) raises, so the SQS record is retried and the
 idempotency record is released; user mistakes (bad metadata, missing object) end as FAILED jobs.
 Every object under the watched prefixes gets a record: one that is not a supported video ends as a

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import quote
 
 from lambdas.common.settings import Settings
-from reelsight.contract.names import accepted_suffixes, is_video_key, video_content_type
-from reelsight.contract.options import resolve_run_options
+from reelsight.contract.names import accepted_suffixes, is_video_key, uri_attribute, video_content_type
+from reelsight.contract.options import resolve_run_options, with_tracking_rate
 from reelsight.errors import ModelError, ParamError
 from reelsight.models.registry import get_spec
 from reelsight.params import OVERRIDE_KEYS, RunOptions
@@ -69,6 +68,8 @@ def options_from_metadata(metadata: Mapping[str, str], environ: Mapping[str, str
             overrides[key] = value.strip()
         else:
             ignored.append(raw_key)
+    # Tracking's own rate joins the overrides, so the worker and a Processing job get it explicitly.
+    overrides = with_tracking_rate(overrides)
     try:
         # Exactly what the worker will run: the same deployment defaults reach it (see contract.options).
         options = resolve_run_options(environ, overrides)
@@ -109,7 +110,7 @@ def custom_attributes(job_id: str, overrides: Mapping[str, str], video_uri: str 
     """
     text = ",".join([f"job_id={job_id}", *(f"{k}={v}" for k, v in sorted(overrides.items()))])
     if video_uri:
-        with_uri = f"{text},video_uri={quote(video_uri, safe='/:')}"
+        with_uri = f"{text},video_uri={uri_attribute(video_uri)}"
         if len(with_uri) <= CUSTOM_ATTRIBUTES_LIMIT:
             text = with_uri
     if not text.isascii() or any(not 32 <= ord(ch) < 127 for ch in text):

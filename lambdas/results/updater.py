@@ -22,7 +22,7 @@ from reelsight.contract.jobs import (
     parse_time,
     seconds_between,
 )
-from reelsight.contract.names import SUMMARY_FILE, artifacts_prefix, s3_uri
+from reelsight.contract.names import SUMMARY_FILE, artifacts_prefix, s3_uri, split_s3_uri
 from reelsight.contract.progress import job_progress
 
 logger = Logger(service="reelsight-results", child=True)
@@ -122,7 +122,7 @@ def _record_fields(current: JobRecord | None, event: ResultEvent) -> dict[str, A
     if event.processing_job_name:
         fields["processing_job_name"] = event.processing_job_name
     if current is None and event.input_location:
-        fields["source"] = event.input_location
+        fields.update(_source_fields(event.input_location))
     if event.output_location:
         fields["output_location"] = event.output_location
     if event.failure_location:
@@ -130,6 +130,16 @@ def _record_fields(current: JobRecord | None, event: ResultEvent) -> dict[str, A
     if event.status == JobStatus.RUNNING:
         fields["started_at"] = _event_time(event.started_at) or now_iso()
     return fields
+
+
+def _source_fields(location: str) -> dict[str, Any]:
+    """A job that no upload recorded (an invocation made straight to the endpoint): its input, as
+    SageMaker's notification names it, stands as the job's video."""
+    try:
+        bucket, key = split_s3_uri(location)
+    except ValueError:
+        return {"source": location}
+    return {"source": location, "bucket": bucket, "key": key, "video": key.rsplit("/", 1)[-1] or None}
 
 
 def _terminal_fields(current: JobRecord | None, event: ResultEvent) -> dict[str, Any]:

@@ -1,13 +1,15 @@
-"""The app-wide answers: AWS and parameter errors as JSON, and the security headers on every response."""
+"""The app-wide answers: AWS and parameter errors as JSON, the security headers on every response,
+and the request gate (auth and body limits before the app; ``reelsight.api.gate``)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from reelsight.api.gate import BodyLimits, Check, RequestGate
 from reelsight.api.store import StoreError
 from reelsight.errors import ParamError
 
@@ -44,15 +46,33 @@ def add_error_handlers(app: FastAPI) -> None:
     app.exception_handler(ParamError)(param_error)
 
 
-async def security_headers(request: Request, call_next: Any) -> Response:
-    response: Response = await call_next(request)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    if response.headers.get("content-type", "").startswith("text/html"):
-        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
-        response.headers["Cache-Control"] = "no-store"
-    return response
+class SecurityHeaders:
+    """nosniff and no-referrer on every answer; a strict CSP and no caching on the pages."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "no-referrer")
+                if headers.get("content-type", "").startswith("text/html"):
+                    headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+                    headers["Cache-Control"] = "no-store"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def add_security_headers(app: FastAPI) -> None:
-    app.middleware("http")(security_headers)
+    app.add_middleware(SecurityHeaders)
+
+
+def add_request_gate(app: FastAPI, *, check: Check, limits: BodyLimits) -> None:
+    app.add_middleware(RequestGate, check=check, limits=limits)

@@ -183,6 +183,10 @@ class UploadOptions(BaseModel):
     model: str | None = Field(
         default=None, min_length=1, max_length=64, description="A model name (maskrcnn, ...)."
     )
+    track: bool | None = Field(
+        default=None,
+        description="Follow objects across frames (tracks.jsonl); at tracking's rate unless fps is given.",
+    )
     content_type: str | None = Field(
         default=None,
         max_length=128,
@@ -225,3 +229,14 @@ class UploadTicket(BaseModel):
     key: str
     s3_uri: str
     expires_in: int = Field(description="Seconds the URL stays valid.")
+
+
+class SessionStarted(BaseModel):
+    """The answer to a sign-in; the session itself is the ``Set-Cookie`` header."""
+
+    expires_at: str = Field(description="When the session ends (ISO 8601 UTC).")
+    expires_in: int = Field(ge=0, description="Seconds until then.")
+
+
+class SessionEnded(BaseModel):
+    ended: bool = Field(description="Whether a live session was ended (false: there was none).")

@@ -36,7 +36,17 @@ def _register_dataset(subparsers: Any) -> None:
         "--classes",
         help="keep only these classes, by name or original id, comma-separated (default: all)",
     )
-    parser.add_argument("--val-fraction", type=float, default=0.2, help="validation share (default 0.2)")
+    parser.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.2,
+        help="validation share of a random split (default 0.2)",
+    )
+    parser.add_argument(
+        "--random-split",
+        action="store_true",
+        help="split by --val-fraction even when the folder has CUB's train_test_split.txt",
+    )
     parser.add_argument("--seed", type=int, default=0, help="shuffle seed of the split (default 0)")
     parser.add_argument("--prefix", default="dataset", help="output file name prefix (default: dataset)")
     parser.add_argument("--no-recordio", action="store_true", help="write the .lst files only")
@@ -123,8 +133,11 @@ def run_dataset(args: argparse.Namespace) -> int:
         recordio=not args.no_recordio,
         resize=args.resize,
         quality=args.quality,
+        random_split=args.random_split,
     )
-    print(f"{len(dataset.classes)} classes, {built.train_count} train + {built.val_count} validation images")
+    how = "the dataset's own split" if dataset.has_own_split and not args.random_split else "a random split"
+    counts = f"{built.train_count} train + {built.val_count} validation images"
+    print(f"{len(dataset.classes)} classes, {counts} ({how})")
     for path in (built.train_lst, built.val_lst, built.train_rec, built.val_rec, built.classes_file):
         if path is not None:
             print(f"wrote {path}")

@@ -1,4 +1,4 @@
-"""``reelsight local up|down|status``: the whole AWS flow on this machine, no AWS account."""
+"""``reelsight local up|down|status|env``: the whole AWS flow on this machine, no AWS account."""
 
 from __future__ import annotations
 
@@ -69,6 +69,18 @@ def register(subparsers: Any) -> None:
     _state_arg(status)
     status.add_argument("--json", action="store_true", help="print state.json")
     status.set_defaults(func=run_status)
+
+    env = local.add_parser(
+        "env",
+        help="print export lines that point any AWS tool at the running stack",
+        description=(
+            "Print shell `export` lines (endpoints per service, STS and SageMaker included, region, "
+            "dummy credentials) so that the AWS CLI, boto3 and the SageMaker SDK talk to the local "
+            'stack: eval "$(reelsight local env)".'
+        ),
+    )
+    _state_arg(env)
+    env.set_defaults(func=run_env)
     parser.set_defaults(func=lambda args: parser.print_help() or 2)
 
 
@@ -142,11 +154,28 @@ def run_status(args: argparse.Namespace) -> int:
     return 0 if running and state.get("status") == "ready" else 1
 
 
+def run_env(args: argparse.Namespace) -> int:
+    from reelsight.local.client_env import export_lines
+    from reelsight.local.state import pid_alive, read_state, state_dir
+
+    directory = state_dir(args.state_dir)
+    state = read_state(directory)
+    if not state or state.get("status") != "ready" or not pid_alive(state.get("supervisor_pid")):
+        print(f"no local stack is ready in {directory}; start one with `reelsight local up`", file=sys.stderr)
+        return 1
+    if not state.get("client_env"):
+        print(f"the stack in {directory} is older than `local env`; restart it", file=sys.stderr)
+        return 1
+    print("\n".join(export_lines(state["client_env"])))
+    return 0
+
+
 def _print_summary(state: dict[str, Any]) -> None:
     names = state.get("names") or {}
     lines = [
         ("AWS endpoint (moto)", state.get("moto_url")),
         ("SageMaker runtime", state.get("endpoint_url")),
+        ("SageMaker API", state.get("control_plane_url")),
         ("worker", state.get("worker_url")),
         ("API", state.get("api_url")),
         ("input bucket", names.get("input_bucket")),

@@ -27,7 +27,22 @@ RUN_OPTION_KEYS: tuple[str, ...] = (
     "precision",
     "score_threshold",
     "include",
+    "track",
 )
+
+
+def add_track_flag(group: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
+    """``--track``: follow objects across frames; tracking samples at its own rate unless one is given."""
+    from reelsight.contract.options import TRACK_FPS
+
+    group.add_argument(
+        "--track",
+        action="store_const",
+        const="true",
+        help="follow each object across frames with ByteTrack: track_ids in frames.jsonl, tracks.jsonl, "
+        f"unique objects per class; samples at {TRACK_FPS:g} fps unless a rate is given "
+        "(detection and instance segmentation models only)",
+    )
 
 
 def flag_overrides(args: argparse.Namespace, *, dests: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -39,3 +54,18 @@ def flag_overrides(args: argparse.Namespace, *, dests: Mapping[str, str] | None 
         if value is not None:
             overrides[key] = str(value)
     return overrides
+
+
+# Flags of `reelsight run` that are not run options but numbers all the same; their ranges are the
+# contract's (`reelsight.contract.values.OPTION_RANGES`).
+RANGED_FLAGS: tuple[str, ...] = ("min_size", "max_size", "seed")
+
+
+def check_flag_ranges(args: argparse.Namespace, flags: tuple[str, ...] = RANGED_FLAGS) -> None:
+    """ParamError naming the flag and its range when a numeric flag that was given is out of range."""
+    from reelsight.contract.values import OPTION_RANGES
+
+    for dest in flags:
+        value = getattr(args, dest, None)
+        if value is not None:
+            OPTION_RANGES[dest].check("--" + dest.replace("_", "-"), value)

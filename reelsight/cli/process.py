@@ -14,6 +14,8 @@ OPTION_DESTS = {"mode": "sampling_mode"}
 
 
 def register(subparsers: Any) -> None:
+    from reelsight.cli.options import add_track_flag
+
     parser = subparsers.add_parser(
         "process",
         help="run a SageMaker Processing job over every video in the input directory",
@@ -70,6 +72,7 @@ def register(subparsers: Any) -> None:
     group.add_argument(
         "--include", help="extra outputs joined by '+': masks, mask_pngs, contact_sheet, preview, frames"
     )
+    add_track_flag(group)
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     parser.set_defaults(func=run)
 

@@ -12,6 +12,8 @@ EXIT_PARTIAL = 5
 
 
 def register(subparsers: Any) -> None:
+    from reelsight.cli.options import add_track_flag
+
     parser = subparsers.add_parser(
         "run",
         help="run a model on a local video and write the results to a directory",
@@ -88,6 +90,7 @@ def register(subparsers: Any) -> None:
     output.add_argument(
         "--preview", action="store_true", help="also write preview.mp4 (adds preview to --include)"
     )
+    add_track_flag(output)
     output.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     output.add_argument("--json", action="store_true", help="print summary.json instead of the text summary")
     parser.set_defaults(func=run_command)
@@ -96,10 +99,11 @@ def register(subparsers: Any) -> None:
 def build_options(args: argparse.Namespace) -> Any:
     """RunOptions from the flags, with model-appropriate resize defaults; ParamError on bad values."""
     from reelsight.cli.options import flag_overrides
+    from reelsight.contract.options import check_tracking, with_tracking_rate
     from reelsight.models.registry import resize_overrides
     from reelsight.params import RunOptions
 
-    overrides = flag_overrides(args)
+    overrides = with_tracking_rate(flag_overrides(args))
     if args.resize is None and args.size is None:
         overrides.update(resize_overrides(args.model))
     elif args.size is not None and args.resize is None:
@@ -107,21 +111,18 @@ def build_options(args: argparse.Namespace) -> Any:
     options = RunOptions().with_overrides(overrides)
     if args.preview:
         options = replace(options, include=options.include | {"preview"})
-    return options
+    return check_tracking(options)
 
 
 def run_command(args: argparse.Namespace) -> int:
     import logging
 
-    from reelsight.errors import ParamError
+    from reelsight.cli.options import check_flag_ranges
     from reelsight.models import load_predictor
     from reelsight.pipeline import run_video
 
     logging.basicConfig(level=logging.WARNING, format="reelsight: %(levelname)s: %(message)s")
-    for flag in ("min_size", "max_size"):
-        value = getattr(args, flag)
-        if value is not None and value < 32:
-            raise ParamError(f"--{flag.replace('_', '-')} must be at least 32, got {value}")
+    check_flag_ranges(args)
     options = build_options(args)
     video = Path(args.video)
     if not video.exists():
@@ -193,6 +194,10 @@ def format_summary(summary: Any, out_dir: Path) -> str:
     else:
         per_class = ", ".join(f"{name} {count}" for name, count in summary.counts_per_class.items())
         lines.append(f"detections: {summary.detections_total}" + (f" ({per_class})" if per_class else ""))
+    if summary.unique_objects_per_class is not None:
+        unique = summary.unique_objects_per_class
+        text = ", ".join(f"{name} {count}" for name, count in unique.items())
+        lines.append(f"unique objects (tracks): {sum(unique.values())}" + (f" ({text})" if text else ""))
     for warning in summary.warnings:
         lines.append(f"warning: {warning}")
     lines.append(f"results in {out_dir}/:")

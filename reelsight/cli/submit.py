@@ -25,6 +25,7 @@ OPTION_FLAGS: tuple[tuple[str, str, str], ...] = (
     ("--precision", "precision", "auto | fp32 | bf16 | fp16"),
     ("--score-threshold", "score_threshold", "minimum detection score"),
     ("--include", "include", "artifacts, joined by '+': masks, mask_pngs, contact_sheet, preview, frames"),
+    ("--track", "track", "true | false: follow objects across frames; 10 fps unless a rate is given"),
     ("--route", "route", "auto | async | processing"),
 )
 
@@ -158,7 +159,8 @@ def run_submit(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     print(f"uploaded {submission.source} ({submission.size} bytes) to the {client.target.kind} stack")
-    print(f"job id: {submission.job_ids()[-1]}")
+    expected = submission.expected_job_id
+    print(f"job id: {expected}" if expected else "job id: given by the dispatcher (found by its source)")
     if not args.wait:
         return 0
 

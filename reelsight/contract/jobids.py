@@ -12,12 +12,17 @@ JOB_ID_LENGTH = 32
 
 
 def object_version(version_id: str | None, etag: str | None, sequencer: str | None = None) -> str:
-    """What tells two uploads of one key apart: the version id, else the ETag (moto omits version ids)."""
+    """What tells two writes of one key apart, as S3 event notifications state it: the version id,
+    else the event's sequencer (different for every write, the same when an event is delivered
+    twice). The ETag comes last, for a record that carries neither: it is the same for the same
+    bytes, so it cannot tell a second upload from a redelivery."""
     if version_id and version_id != "null":
         return f"v:{version_id}"
+    if sequencer:
+        return f"s:{sequencer}"
     if etag:
         return "e:" + etag.strip().strip('"')
-    return f"s:{sequencer or ''}"
+    return "s:"
 
 
 def job_id_for(bucket: str, key: str, version: str) -> str:

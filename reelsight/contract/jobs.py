@@ -37,8 +37,8 @@ class JobStatus(StrEnum):
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     REJECTED = "REJECTED"  # the upload is not a supported video; only ever created, by the dispatcher
-    # Reserved, terminal: a job that failed midway and keeps the frames it finished. Nothing writes
-    # it yet (such a job ends FAILED, or SUCCEEDED with a partial summary); readers already accept it.
+    # Terminal: a job that failed midway and keeps the result parts it finished (the results
+    # Lambda writes it when a failed job left parts).
     PARTIAL = "PARTIAL"
 
     @property

@@ -14,6 +14,7 @@ Results bucket, per job::
                                  part_key(job_id, i): the frames so far, in ordered parts, while
                                  the job runs (their concatenation equals frames.jsonl)
     .../summary.json             SUMMARY_FILE: the run summary
+    .../tracks.jsonl             TRACKS_FILE: one JSON line per track, when the run tracked
     async/output, async/failure  the async endpoint's S3OutputPath and S3FailurePath
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+from urllib.parse import quote, unquote
 
 # --- input bucket ---
 UPLOAD_PREFIX = "incoming/"
@@ -33,6 +35,7 @@ ARTIFACTS_FOLDER = "artifacts/"
 OUTPUT_FOLDER = "output/"
 FRAMES_FILE = "frames.jsonl"
 SUMMARY_FILE = "summary.json"
+TRACKS_FILE = "tracks.jsonl"
 PARTS_FOLDER = "parts/"
 ASYNC_OUTPUT_PATH = "async/output"
 ASYNC_FAILURE_PATH = "async/failure"
@@ -149,6 +152,17 @@ def parse_video_suffixes(text: str | None) -> tuple[str, ...]:
 
 def s3_uri(bucket: str, key: str = "") -> str:
     return f"{S3_SCHEME}{bucket}/{key}"
+
+
+def uri_attribute(uri: str) -> str:
+    """``uri`` as one value of SageMaker custom attributes: percent-encoded, so printable ASCII
+    without ``,``, ``;`` or ``=``. ``uri_from_attribute`` gives back exactly ``uri``."""
+    return quote(uri, safe="/:")
+
+
+def uri_from_attribute(text: str) -> str:
+    """The URI that ``uri_attribute`` encoded (a key's own ``%``, ``+`` and spaces come back as they were)."""
+    return unquote(text)
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:

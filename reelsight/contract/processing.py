@@ -52,6 +52,8 @@ class ProcessingJobDefinition:
     security_group_ids: tuple[str, ...] = ()
     api_url: str | None = None
     api_token_secret_arn: str | None = None
+    # The SSM parameter with the API host's TLS certificate, which the job pins (reelsight.tls).
+    api_certificate_parameter: str | None = None
     prices: str | None = None  # the deployment's price overrides, JSON (reelsight.contract.cost)
 
     def to_dict(self) -> dict[str, Any]:
@@ -107,6 +109,8 @@ class ProcessingJobDefinition:
         environment = {envvars.API_URL: self.api_url}
         if self.api_token_secret_arn:
             environment[envvars.API_TOKEN_SECRET_ARN] = self.api_token_secret_arn
+        if self.api_certificate_parameter:
+            environment[envvars.API_CERT_PARAMETER] = self.api_certificate_parameter
         return environment
 
 

@@ -21,7 +21,7 @@ from typing import Any, Literal, cast, get_args
 from reelsight.contract.cost import CostReceipt
 from reelsight.contract.values import non_negative_number
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: tracking (unique_objects_per_class, track_ids, tracks.jsonl)
 Status = Literal["ok", "partial", "failed"]
 STATUSES: tuple[str, ...] = get_args(Status)
 TIMING_DECIMALS = 4
@@ -39,6 +39,11 @@ def _text_map(value: Any) -> dict[str, str]:
 
 def _counts(value: Any) -> dict[str, int]:
     return {str(k): _count(v) for k, v in value.items()} if isinstance(value, Mapping) else {}
+
+
+def _unique(value: Any) -> dict[str, int] | None:
+    """``unique_objects_per_class``: None when the run did not track (and in 1.0 documents)."""
+    return _counts(value) if isinstance(value, Mapping) else None
 
 
 def _items(value: Any) -> list[Any]:
@@ -81,6 +86,7 @@ class ShortSummary:
     frames_sampled: int = 0
     detections_total: int = 0
     counts_per_class: dict[str, int] = field(default_factory=dict)
+    unique_objects_per_class: dict[str, int] | None = None  # tracks per class; None: not tracked
     model: str | None = None
     random_weights: bool = False
     partial: bool = False
@@ -105,6 +111,7 @@ class ShortSummary:
             frames_sampled=_count(data.get("frames_sampled")),
             detections_total=_count(data.get("detections_total")),
             counts_per_class=_counts(data.get("counts_per_class")),
+            unique_objects_per_class=_unique(data.get("unique_objects_per_class")),
             model=str(model) if model else None,
             random_weights=data.get("random_weights") is True,
             partial=data.get("partial") is True,
@@ -135,6 +142,7 @@ class RunSummary:
     frames_sampled: int = 0
     detections_total: int = 0
     counts_per_class: dict[str, int] = field(default_factory=dict)
+    unique_objects_per_class: dict[str, int] | None = None  # tracks per class; None: not tracked
     timings: Timings = field(default_factory=Timings)
     partial: bool = False
     approximate: bool = False
@@ -153,6 +161,7 @@ class RunSummary:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         known["timings"] = Timings.from_json(known.get("timings"))
         known["receipt"] = CostReceipt.from_json(known.get("receipt"))
+        known["unique_objects_per_class"] = _unique(known.get("unique_objects_per_class"))
         return cls(**known)
 
     @classmethod
@@ -172,6 +181,7 @@ class RunSummary:
             frames_sampled=self.frames_sampled,
             detections_total=self.detections_total,
             counts_per_class=dict(self.counts_per_class),
+            unique_objects_per_class=_copy(self.unique_objects_per_class),
             model=str(name) if name else None,
             random_weights=self.model.get("random_weights") is True,
             partial=self.partial,
@@ -182,3 +192,7 @@ class RunSummary:
             receipt=self.receipt,
             schema_version=self.schema_version,
         )
+
+
+def _copy(counts: dict[str, int] | None) -> dict[str, int] | None:
+    return dict(counts) if counts is not None else None

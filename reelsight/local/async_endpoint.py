@@ -8,16 +8,19 @@ to ``S3OutputPath/<uuid>.out`` (or ``S3FailurePath/<uuid>-error.out``) and publi
 SageMaker notification to the success or error topic. Requests older than their TTL
 expire; a worker that is not answering (restarting) is waited for, but a request the
 worker accepted is never sent twice.
+
+The queue is durable (``endpoint_queue.RequestQueue``, one SQLite file under the local
+stack's state directory): a request is stored before its 202 answer, and each step after
+that is committed, so an endpoint that crashes and restarts finishes every request, fails
+it with a reason, or expires it by its TTL, counted from when it was accepted.
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import http.client
 import json
 import logging
-import queue
 import threading
 import time
 import uuid
@@ -28,7 +31,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from reelsight.contract.names import split_s3_uri
+from reelsight.contract.names import split_s3_uri, uri_attribute
+from reelsight.local.endpoint_queue import COMPLETED, FAILED, Outcome, QueuedRequest, RequestQueue
+from reelsight.local.service import configure_logging, service_parser, stop_event
 
 log = logging.getLogger("reelsight.local.endpoint")
 
@@ -37,6 +42,10 @@ MAX_INLINE_BODY = 128_000
 MAX_NOTIFICATION_BODY = 128 * 1024
 TTL_RANGE = (60, 21600)
 TIMEOUT_RANGE = (1, 3600)
+RESTART_REASON = (
+    "InternalFailure: the endpoint restarted while the model container was running this request;"
+    " it is not sent again, so that no request runs twice."
+)
 
 
 @dataclass
@@ -52,6 +61,7 @@ class EndpointConfig:
     default_ttl: int = 21600
     default_timeout: int = 900
     ping_interval: float = 0.5
+    queue_path: str | None = None  # the durable queue's SQLite file; None keeps it in memory
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> EndpointConfig:
@@ -71,7 +81,17 @@ class AsyncRequest:
     timeout: int
     output_location: str
     failure_location: str
-    enqueued_at: float = field(default_factory=time.monotonic)
+    enqueued_at: float = field(default_factory=time.time)  # wall clock: the TTL spans restarts
+    request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def record(self) -> dict[str, Any]:
+        """Every field but the body, as the durable queue stores it."""
+        return {k: v for k, v in asdict(self).items() if k != "body"}
+
+    @classmethod
+    def from_queued(cls, item: QueuedRequest) -> AsyncRequest:
+        fields = {k: v for k, v in item.record.items() if k in cls.__dataclass_fields__}
+        return cls(**{**fields, "body": item.body, "request_id": item.request_id})
 
 
 class RequestError(Exception):
@@ -83,6 +103,40 @@ class RequestError(Exception):
 
 class WorkerLost(Exception):
     """The worker accepted the request and then went away."""
+
+
+VIDEO_URI_ATTRIBUTE = "video_uri"
+MAX_CUSTOM_ATTRIBUTES = 1024
+
+
+def worker_custom_attributes(attributes: str | None, input_location: str | None) -> str | None:
+    """The custom attributes the worker gets: the caller's, plus ``video_uri=<InputLocation>`` when a
+    direct invocation names none, so its summary names the real input, as the dispatcher's do."""
+    names = {part.split("=", 1)[0].strip() for part in (attributes or "").split(",")}
+    if not input_location or VIDEO_URI_ATTRIBUTE in names:
+        return attributes
+    named = f"{VIDEO_URI_ATTRIBUTE}={uri_attribute(input_location)}"
+    joined = f"{attributes},{named}" if attributes else named
+    return joined if len(joined) <= MAX_CUSTOM_ATTRIBUTES else attributes  # SageMaker's limit
+
+
+SYNC_ROUTES = ("invocations", "invocations-response-stream")
+
+
+def sync_invocation_error(parts: list[str], endpoint_name: str) -> RequestError | None:
+    """The error for a synchronous ``InvokeEndpoint`` (``POST /endpoints/<name>/invocations``, or
+    its response-stream form) on this async-only endpoint: a ``ValidationError`` (400), the code
+    SageMaker's runtime API uses for requests the endpoint cannot serve; None for other paths."""
+    if len(parts) != 3 or parts[0] != "endpoints" or parts[2] not in SYNC_ROUTES:
+        return None
+    if parts[1] != endpoint_name:
+        return RequestError(400, "ValidationError", f"Endpoint {parts[1]} of account 123456789012 not found.")
+    return RequestError(
+        400,
+        "ValidationError",
+        f"Endpoint {parts[1]} of account 123456789012 is an asynchronous inference endpoint; "
+        "it does not support InvokeEndpoint. Use InvokeEndpointAsync.",
+    )
 
 
 def _join_s3(base: str, *parts: str) -> str:
@@ -151,17 +205,14 @@ class LocalAsyncEndpoint:
         self._host = host
         self._s3 = boto3.client("s3")
         self._sns = boto3.client("sns")
-        self._queue: queue.Queue[AsyncRequest | None] = queue.Queue()
+        self._queue = RequestQueue(config.queue_path or ":memory:")
+        self._wake = threading.Condition()
         self._lock = threading.Lock()
+        # Counts of this process only; the durable ones come from the queue.
         self._stats: dict[str, Any] = {
-            "received": 0,
-            "invocations": 0,
-            "completed": 0,
-            "failed": 0,
-            "expired": 0,
             "in_flight": 0,
             "worker_waits": 0,
-            "invocations_by_input": {},
+            "recovered": {"requeued": 0, "interrupted": 0, "delivered": 0},
         }
         self._stopping = threading.Event()
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
@@ -175,7 +226,7 @@ class LocalAsyncEndpoint:
     def stats(self) -> dict[str, Any]:
         with self._lock:
             data = json.loads(json.dumps(self._stats))
-        data["backlog"] = self._queue.qsize()
+        data.update(self._queue.counts())
         return data
 
     def _count(self, key: str, delta: int = 1) -> None:
@@ -186,6 +237,7 @@ class LocalAsyncEndpoint:
         front = threading.Thread(target=self._server.serve_forever, name="endpoint-http", daemon=True)
         front.start()
         self._threads.append(front)
+        self._recover()
         for i in range(max(self.config.max_concurrency, 1)):
             worker = threading.Thread(target=self._invoke_loop, name=f"endpoint-invoke-{i}", daemon=True)
             worker.start()
@@ -194,8 +246,8 @@ class LocalAsyncEndpoint:
 
     def stop(self) -> None:
         self._stopping.set()
-        for _ in range(max(self.config.max_concurrency, 1)):
-            self._queue.put(None)
+        with self._wake:
+            self._wake.notify_all()
         self._server.shutdown()
         self._server.server_close()
 
@@ -254,10 +306,15 @@ class LocalAsyncEndpoint:
             output_location=_join_s3(self.config.output_path, extension, filename),
             failure_location=_join_s3(self.config.failure_path, extension, f"{file_id}-error.out"),
         )
-        self._count("received")
-        self._queue.put(request)
+        self.enqueue(request)
         log.info("queued %s input=%s", inference_id, input_location or "<inline>")
         return request
+
+    def enqueue(self, request: AsyncRequest) -> None:
+        """Store the request durably (before it is acknowledged) and wake an invocation thread."""
+        self._queue.put(request.request_id, request.record(), request.body, request.enqueued_at)
+        with self._wake:
+            self._wake.notify()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         endpoint = self
@@ -295,6 +352,12 @@ class LocalAsyncEndpoint:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 parts = self.path.split("?")[0].strip("/").split("/")
+                refused = sync_invocation_error(parts, endpoint.config.name)
+                if refused is not None:
+                    self._reply(
+                        refused.status, {"message": str(refused)}, {"x-amzn-ErrorType": refused.error_type}
+                    )
+                    return
                 if len(parts) != 3 or parts[0] != "endpoints" or parts[2] != "async-invocations":
                     self._reply(
                         404,
@@ -325,11 +388,37 @@ class LocalAsyncEndpoint:
 
     # --- back: invoking the worker ---
 
-    def _invoke_loop(self) -> None:
+    def _recover(self) -> None:
+        """Settle what an earlier process of this endpoint left in the queue (see endpoint_queue)."""
+        found = self._queue.recover(RESTART_REASON)
+        for item in [*found.interrupted, *found.undelivered]:
+            assert item.outcome is not None
+            self._deliver(AsyncRequest.from_queued(item), item.outcome)
+        with self._lock:
+            recovered = self._stats["recovered"]
+            recovered["requeued"] += len(found.requeued)
+            recovered["interrupted"] += len(found.interrupted)
+            recovered["delivered"] += len(found.undelivered)
+        if found.requeued or found.interrupted or found.undelivered:
+            log.warning(
+                "recovered the queue: %d requeued, %d failed as interrupted, %d outcomes delivered",
+                len(found.requeued),
+                len(found.interrupted),
+                len(found.undelivered),
+            )
+
+    def _next(self) -> AsyncRequest | None:
+        """The oldest queued request (claimed), waiting for one; None when stopping."""
         while not self._stopping.is_set():
-            request = self._queue.get()
-            if request is None:
-                return
+            item = self._queue.claim()
+            if item is not None:
+                return AsyncRequest.from_queued(item)
+            with self._wake:
+                self._wake.wait(timeout=1.0)
+        return None
+
+    def _invoke_loop(self) -> None:
+        while (request := self._next()) is not None:
             with self._lock:
                 self._stats["in_flight"] += 1
             try:
@@ -342,56 +431,71 @@ class LocalAsyncEndpoint:
                     self._stats["in_flight"] -= 1
 
     def _expired(self, request: AsyncRequest) -> bool:
-        return time.monotonic() - request.enqueued_at > request.ttl
+        return time.time() - request.enqueued_at > request.ttl
+
+    def _payload(self, request: AsyncRequest) -> bytes | None:
+        """The request's input: inline, or downloaded (None, and the request failed, when that fails)."""
+        if request.body is not None:
+            return request.body
+        assert request.input_location is not None
+        try:
+            bucket, key = split_s3_uri(request.input_location)
+            return bytes(self._s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except Exception as exc:
+            self._fail(request, f"ClientError: could not download {request.input_location}: {exc}", None)
+            return None
 
     def _process(self, request: AsyncRequest) -> None:
         if self._expired(request):
-            self._count("expired")
             self._fail(
-                request, f"Request expired: it was not processed within its TTL of {request.ttl} s.", None
+                request,
+                f"Request expired: it was not processed within its TTL of {request.ttl} s.",
+                None,
+                expired=True,
             )
             return
-        if request.body is not None:
-            payload = request.body
+        payload = self._payload(request)
+        if payload is None:
+            return
+        answer = self._invoke(request, payload)
+        if answer is None:
+            return
+        status, content_type, body = answer
+        if status == 200:
+            self._finish(request, Outcome(status=COMPLETED, content_type=content_type, body=body))
         else:
-            assert request.input_location is not None
-            try:
-                bucket, key = split_s3_uri(request.input_location)
-                payload = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-            except Exception as exc:
-                self._fail(request, f"ClientError: could not download {request.input_location}: {exc}", None)
-                return
+            kind = "client" if 400 <= status < 500 else "server"
+            message = body[:2048].decode("utf-8", "replace")
+            reason = f'ClientError: Received {kind} error ({status}) from model with message "{message}".'
+            self._fail(request, reason, body)
+
+    def _invoke(self, request: AsyncRequest, payload: bytes) -> tuple[int, str, bytes] | None:
+        """The worker's answer; None when the request ended otherwise (failed, or left queued when
+        the endpoint stops while it waits for the worker)."""
         while True:
             if not self._wait_for_worker(request):
-                self._count("expired")
-                self._fail(
-                    request,
-                    f"Request expired: the model container was not ready within the TTL of {request.ttl} s.",
-                    None,
-                )
-                return
+                if not self._stopping.is_set():
+                    self._fail(
+                        request,
+                        "Request expired: the model container was not ready within the TTL of"
+                        f" {request.ttl} s.",
+                        None,
+                        expired=True,
+                    )
+                return None  # when stopping, it stays claimed: the next start queues it again
             try:
-                status, content_type, body = self._post(request, payload)
+                return self._post(request, payload)
             except ConnectionRefusedError:
                 continue  # the worker went down between the ping and the connect: wait again
             except WorkerLost as exc:
                 self._fail(
                     request, f"ModelError: the model container stopped during the invocation ({exc}).", None
                 )
-                return
             except TimeoutError:
                 self._fail(
                     request, f"InvocationTimeout: no answer from the model within {request.timeout} s.", None
                 )
-                return
-            break
-        if status == 200:
-            self._succeed(request, content_type, body)
-        else:
-            kind = "client" if 400 <= status < 500 else "server"
-            message = body[:2048].decode("utf-8", "replace")
-            reason = f'ClientError: Received {kind} error ({status}) from model with message "{message}".'
-            self._fail(request, reason, body)
+            return None
 
     def _worker_ready(self) -> bool:
         parsed = urlparse(self.config.worker_url)
@@ -431,13 +535,10 @@ class LocalAsyncEndpoint:
             }
             if request.accept:
                 headers["Accept"] = request.accept
-            if request.custom_attributes:
-                headers["X-Amzn-SageMaker-Custom-Attributes"] = request.custom_attributes
-            with self._lock:
-                self._stats["invocations"] += 1
-                by_input = self._stats["invocations_by_input"]
-                key = request.input_location or request.inference_id
-                by_input[key] = by_input.get(key, 0) + 1
+            attributes = worker_custom_attributes(request.custom_attributes, request.input_location)
+            if attributes:
+                headers["X-Amzn-SageMaker-Custom-Attributes"] = attributes
+            self._queue.invoking(request.request_id)  # committed first: a crash from here fails it
             log.info("invoking worker for %s", request.inference_id)
             try:
                 conn.request("POST", "/invocations", body=payload, headers=headers)
@@ -451,7 +552,7 @@ class LocalAsyncEndpoint:
         finally:
             conn.close()
 
-    # --- outcomes ---
+    # --- outcomes: stored first, then written to S3 and published ---
 
     def _publish(self, topic: str | None, message: dict[str, Any]) -> None:
         if not topic:
@@ -461,7 +562,27 @@ class LocalAsyncEndpoint:
         except Exception:
             log.exception("could not publish the notification for %s", message.get("inferenceId"))
 
-    def _succeed(self, request: AsyncRequest, content_type: str, body: bytes) -> None:
+    def _fail(self, request: AsyncRequest, reason: str, body: bytes | None, *, expired: bool = False) -> None:
+        self._finish(
+            request,
+            Outcome(status=FAILED, content_type="text/plain", body=body, reason=reason, expired=expired),
+        )
+
+    def _finish(self, request: AsyncRequest, outcome: Outcome) -> None:
+        self._queue.answered(request.request_id, outcome)
+        self._deliver(request, outcome)
+
+    def _deliver(self, request: AsyncRequest, outcome: Outcome) -> None:
+        if outcome.status == COMPLETED:
+            delivered = self._deliver_success(request, outcome.content_type, outcome.body or b"")
+        else:
+            delivered = True
+            self._deliver_failure(request, outcome.reason or "InternalFailure", outcome.body)
+        if delivered:
+            self._queue.done(request.request_id)
+
+    def _deliver_success(self, request: AsyncRequest, content_type: str, body: bytes) -> bool:
+        """Write the answer and publish; False when the write failed and the request failed instead."""
         bucket, key = split_s3_uri(request.output_location)
         try:
             self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
@@ -469,8 +590,7 @@ class LocalAsyncEndpoint:
             self._fail(
                 request, f"ResponseUploadFailure: could not write {request.output_location}: {exc}", None
             )
-            return
-        self._count("completed")
+            return False
         include_body = (
             "SUCCESS_NOTIFICATION_TOPIC" in self.config.include_response_in
             and len(body) <= MAX_NOTIFICATION_BODY
@@ -480,9 +600,9 @@ class LocalAsyncEndpoint:
         )
         log.info("completed %s -> %s", request.inference_id, request.output_location)
         self._publish(self.config.success_topic, message)
+        return True
 
-    def _fail(self, request: AsyncRequest, reason: str, body: bytes | None) -> None:
-        self._count("failed")
+    def _deliver_failure(self, request: AsyncRequest, reason: str, body: bytes | None) -> None:
         bucket, key = split_s3_uri(request.failure_location)
         try:
             self._s3.put_object(Bucket=bucket, Key=key, Body=body if body is not None else reason.encode())
@@ -494,21 +614,15 @@ class LocalAsyncEndpoint:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Local SageMaker async endpoint.")
-    parser.add_argument("--config", required=True, help="JSON file with the EndpointConfig fields")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
+    parser = service_parser(
+        "Local SageMaker async endpoint.", config_help="JSON file with the EndpointConfig fields"
+    )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging()
     config = EndpointConfig.from_json(json.loads(Path(args.config).read_text()))
     endpoint = LocalAsyncEndpoint(config, host=args.host, port=args.port).start()
     log.info("endpoint %s listening on %s, worker %s", config.name, endpoint.url, config.worker_url)
-    stop = threading.Event()
-    import signal
-
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    stop.wait()
+    stop_event().wait()
     endpoint.stop()
     return 0
 

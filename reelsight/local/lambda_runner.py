@@ -15,14 +15,15 @@ import importlib
 import json
 import logging
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from reelsight.local.faults import DuplicateDeliveries
 from reelsight.local.lambda_context import LocalLambdaContext
+from reelsight.local.service import configure_logging, stop_event
 from reelsight.local.template import REGION, EventSourcePlan, FunctionPlan
 
 log = logging.getLogger("reelsight.local.lambda")
@@ -60,11 +61,18 @@ class SqsEventSource:
     """Polls one queue for one function."""
 
     def __init__(
-        self, plan: EventSourcePlan, handler: Handler, *, function_timeout: int, sqs: Any | None = None
+        self,
+        plan: EventSourcePlan,
+        handler: Handler,
+        *,
+        function_timeout: int,
+        sqs: Any | None = None,
+        faults: DuplicateDeliveries | None = None,
     ) -> None:
         import boto3
 
         self.plan = plan
+        self.faults = faults  # the soak's duplicate deliveries (off by default)
         self.handler = handler
         self.function_timeout = function_timeout
         self.sqs = sqs or boto3.client("sqs")
@@ -129,6 +137,8 @@ class SqsEventSource:
         messages = self.receive_batch(wait_seconds)
         if not messages:
             return 0
+        if self.faults is not None:
+            self.faults.apply(self.sqs, self.plan.queue_url, messages)
         failed = self.invoke(messages)
         self.delete(messages, failed)
         return len(messages)
@@ -154,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plan", required=True, help="plan.json written by `reelsight local up`")
     parser.add_argument("--function", required=True, help="function name in the plan")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging()
     plan = json.loads(Path(args.plan).read_text())
     function = next((FunctionPlan(**f) for f in plan["functions"] if f["name"] == args.function), None)
     if function is None:
@@ -162,14 +172,13 @@ def main(argv: list[str] | None = None) -> int:
     for name, value in function.environment.items():  # the supervisor may have made some local
         os.environ.setdefault(name, value)
     handler = load_handler(function.handler)
+    faults = DuplicateDeliveries.from_env()
     sources = [
-        SqsEventSource(EventSourcePlan(**e), handler, function_timeout=function.timeout)
+        SqsEventSource(EventSourcePlan(**e), handler, function_timeout=function.timeout, faults=faults)
         for e in plan["event_sources"]
         if e["function"] == function.name
     ]
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop = stop_event()
     threads = [threading.Thread(target=s.run, args=(stop,), daemon=True) for s in sources]
     for thread in threads:
         thread.start()

@@ -207,9 +207,11 @@ def stack_names(plan: StackPlan) -> dict[str, str | None]:
 
 
 def _with_local_api(definition_json: str, api_url: str | None) -> str:
-    """The template's Processing job definition, reporting to the local API (or to none)."""
+    """The template's Processing job definition, reporting to the local API (or to none).
+
+    The local API serves plain http on loopback, so there is no certificate to pin."""
     definition = ProcessingJobDefinition.from_json(definition_json)
-    return replace(definition, api_url=api_url or None).to_json()
+    return replace(definition, api_url=api_url or None, api_certificate_parameter=None).to_json()
 
 
 @dataclass(frozen=True)
@@ -220,6 +222,7 @@ class LocalAddresses:
     worker_port: int
     endpoint_port: int
     api_port: int | None
+    control_plane_port: int | None = None
 
     @property
     def moto_url(self) -> str:
@@ -236,6 +239,10 @@ class LocalAddresses:
     @property
     def api_url(self) -> str | None:
         return f"http://127.0.0.1:{self.api_port}" if self.api_port else None
+
+    @property
+    def control_plane_url(self) -> str | None:
+        return f"http://127.0.0.1:{self.control_plane_port}" if self.control_plane_port else None
 
     @property
     def aws_env(self) -> dict[str, str]:
@@ -321,7 +328,11 @@ class Supervisor:
         weights, random_weights = resolve_weights(self.options)
         self.weights = weights
         addresses = LocalAddresses(
-            moto_port, worker_port=free_port(), endpoint_port=free_port(), api_port=api_port
+            moto_port,
+            worker_port=free_port(),
+            endpoint_port=free_port(),
+            api_port=api_port,
+            control_plane_port=free_port(),
         )
         concurrency = self.options.worker_concurrency or endpoint_plan.max_concurrency
         jobs_table = names.get("jobs_table")
@@ -329,6 +340,7 @@ class Supervisor:
             self.build_worker(endpoint_plan, addresses, weights, concurrency, jobs_table=jobs_table)
         )
         endpoint = self._spawn(self.build_async_endpoint(endpoint_plan, addresses, concurrency))
+        control_plane = self._spawn(self.build_control_plane(paths, addresses))
         for fn in functions_with_event_sources(plan):
             self._spawn(self.build_lambda_runner(fn, addresses))
         if addresses.api_port:
@@ -346,8 +358,11 @@ class Supervisor:
             random_weights=random_weights,
             model=self.options.model,
             env={**FAKE_CREDENTIALS, **addresses.lambda_aws_env},
+            control_plane_url=addresses.control_plane_url,
+            client_env=self._client_env(addresses),
         )
         self._wait_healthy(endpoint, 30)
+        self._wait_healthy(control_plane, 30)
         self._wait_healthy(worker, self.options.startup_timeout)
         if self.stop_event.is_set():
             raise StartInterrupted()
@@ -396,7 +411,8 @@ class Supervisor:
     def build_moto(self, port: int) -> ManagedProcess:
         return ManagedProcess(
             "moto",
-            self._python("-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)),
+            # moto's server, with S3 events carrying versionId and sequencer as AWS's do
+            self._python("-m", "reelsight.local.moto_events", "-H", "127.0.0.1", "-p", str(port)),
             self.base_env,
             self.logs / "moto.log",
             health_url=f"http://127.0.0.1:{port}/moto-api/",
@@ -467,6 +483,7 @@ class Supervisor:
             "error_topic": endpoint.error_topic,
             "max_concurrency": concurrency * endpoint.instance_count,
             "include_response_in": endpoint.include_response_in,
+            "queue_path": str(self._fresh_endpoint_queue()),
         }
         config_path = self.dir / "endpoint.json"
         config_path.write_text(json.dumps(config, indent=2))
@@ -484,6 +501,47 @@ class Supervisor:
             self.logs / "endpoint.log",
             health_url=f"{addresses.endpoint_url}/ping",
             port=addresses.endpoint_port,
+        )
+
+    def _fresh_endpoint_queue(self) -> Path:
+        """The endpoint's durable queue: it outlives the endpoint's restarts, not the stack (a new
+        stack has a new moto, so an older queue's requests could not be served)."""
+        path = self.dir / "endpoint-queue.sqlite3"
+        for stale in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            stale.unlink(missing_ok=True)
+        return path
+
+    def build_control_plane(self, templates: list[Path], addresses: LocalAddresses) -> ManagedProcess:
+        """The SageMaker control plane for the templates' endpoint (its config: control-plane.json)."""
+        from reelsight.local.control_plane import write_config
+
+        config_path = self.dir / "control-plane.json"
+        write_config(config_path, templates, worker_url=addresses.worker_url, fallback_url=addresses.moto_url)
+        return ManagedProcess(
+            "control-plane",
+            self._python(
+                "-m",
+                "reelsight.local.control_plane",
+                "--config",
+                str(config_path),
+                "--port",
+                str(addresses.control_plane_port),
+            ),
+            self.base_env,
+            self.logs / "control-plane.log",
+            health_url=f"{addresses.control_plane_url}/ping",
+            port=addresses.control_plane_port,
+        )
+
+    def _client_env(self, addresses: LocalAddresses) -> dict[str, str]:
+        """What ``reelsight local env`` exports: every AWS tool pointed at this stack."""
+        from reelsight.local.client_env import client_environment, write_sdk_config
+
+        return client_environment(
+            moto_url=addresses.moto_url,
+            endpoint_url=addresses.endpoint_url,
+            control_plane_url=addresses.control_plane_url,
+            sdk_config=write_sdk_config(self.dir / "sagemaker-config.json"),
         )
 
     def build_lambda_runner(self, fn: FunctionPlan, addresses: LocalAddresses) -> ManagedProcess:

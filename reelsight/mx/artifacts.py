@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import tarfile
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +59,13 @@ def find_files(path: str | Path, workdir: str | Path | None = None) -> ArtifactF
     return ArtifactFiles(root=root, params=params, symbol=symbol, hyperparams=hyper, labels=labels)
 
 
+@contextmanager
+def artifact_files(path: str | Path) -> Iterator[ArtifactFiles]:
+    """``find_files``, with an archive extracted into a temporary directory removed on exit."""
+    with tempfile.TemporaryDirectory(prefix="reelsight-model-") as scratch:
+        yield find_files(path, scratch)
+
+
 def _single(paths: object) -> Path | None:
     found = sorted(paths)  # type: ignore[call-overload]
     return found[0] if found else None
@@ -75,6 +84,13 @@ def read_labels(path: str | Path) -> list[str]:
     if not names:
         raise ModelError(f"labels file {path} lists no class names")
     return names
+
+
+@contextmanager
+def local_weights(weights: str) -> Iterator[str]:
+    """``resolve_weights``, with a download removed on exit."""
+    with tempfile.TemporaryDirectory(prefix="reelsight-weights-") as scratch:
+        yield resolve_weights(weights, scratch)
 
 
 def resolve_weights(weights: str, workdir: str | Path | None = None) -> str:

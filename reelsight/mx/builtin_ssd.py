@@ -21,7 +21,7 @@ import numpy as np
 from reelsight import envvars
 from reelsight.errors import ModelError
 from reelsight.models.registry import ModelSpec
-from reelsight.mx.artifacts import find_files, read_labels
+from reelsight.mx.artifacts import artifact_files, read_labels
 from reelsight.mx.context import mx_context
 from reelsight.results import Detections, FrameResult
 
@@ -150,22 +150,23 @@ def load_builtin_ssd(
             "builtin_ssd needs weights=<path or s3 uri of the training job's model.tar.gz>; "
             "it has no pretrained or random variant"
         )
-    files = find_files(weights)
-    if files.symbol is None or files.params is None:
-        raise ModelError(f"{weights} holds no '<prefix>-symbol.json' and '<prefix>-NNNN.params' pair")
-    hyper: dict[str, Any] = {}
-    if files.hyperparams is not None:
+    with artifact_files(weights) as files:  # everything is read from it inside this block
+        if files.symbol is None or files.params is None:
+            raise ModelError(f"{weights} holds no '<prefix>-symbol.json' and '<prefix>-NNNN.params' pair")
+        hyper: dict[str, Any] = {}
+        if files.hyperparams is not None:
+            try:
+                hyper = json.loads(files.hyperparams.read_text(encoding="utf-8"))
+            except ValueError as exc:
+                raise ModelError(f"{files.hyperparams} is not JSON: {exc}") from None
+        names = tuple(read_labels(labels)) if labels is not None else _class_names(files.labels, hyper)
         try:
-            hyper = json.loads(files.hyperparams.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise ModelError(f"{files.hyperparams} is not JSON: {exc}") from None
+            symbol = mx.sym.load(str(files.symbol))
+            saved = mx.nd.load(str(files.params))
+        except mx.base.MXNetError as exc:
+            raise ModelError(f"cannot read the MXNet artifact in {weights}: {exc}") from None
     image_shape = int(hyper.get("image_shape", spec.input_size[0]) or spec.input_size[0])
     ctx, device_name = mx_context(device)
-    try:
-        symbol = mx.sym.load(str(files.symbol))
-        saved = mx.nd.load(str(files.params))
-    except mx.base.MXNetError as exc:
-        raise ModelError(f"cannot read the MXNet artifact in {weights}: {exc}") from None
     arg_params = {k[4:]: v for k, v in saved.items() if k.startswith("arg:")}
     aux_params = {k[4:]: v for k, v in saved.items() if k.startswith("aux:")}
     output_index = _pick_output(symbol)
@@ -183,7 +184,6 @@ def load_builtin_ssd(
         module.set_params(arg_params, aux_params, allow_missing=False, allow_extra=True)
     except (mx.base.MXNetError, RuntimeError, ValueError) as exc:
         raise ModelError(f"cannot bind the SSD symbol of {weights}: {exc}") from None
-    names = tuple(read_labels(labels)) if labels is not None else _class_names(files.labels, hyper)
     info = {"weights": weights, "weights_source": str(files.params), "random_weights": False}
     return BuiltinSSD(
         spec=ModelSpec(

@@ -46,11 +46,11 @@ def load_mx_predictor(
     seed: int = 0,
 ) -> Any:
     """The predictor for ``name``; ``s3://`` weights are downloaded first."""
-    from reelsight.mx.artifacts import resolve_weights
+    from reelsight.mx.artifacts import local_weights
 
     spec = spec_for(name)
-    local = resolve_weights(weights)
-    predictor = _load(spec, local, device, score_threshold, batch_size, labels, seed)
+    with local_weights(weights) as local:
+        predictor = _load(spec, local, device, score_threshold, batch_size, labels, seed)
     predictor.weights_info["weights"] = weights
     return predictor
 

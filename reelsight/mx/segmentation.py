@@ -14,7 +14,7 @@ import numpy as np
 from reelsight import envvars
 from reelsight.errors import ModelError
 from reelsight.models.registry import CITYSCAPES_CATEGORIES, VOC_CATEGORIES, ModelSpec
-from reelsight.mx.artifacts import find_files
+from reelsight.mx.artifacts import artifact_files
 from reelsight.mx.context import mx_context
 from reelsight.results import FrameResult, SemanticResult
 
@@ -165,13 +165,14 @@ def load_segmenter(
                     f"no baked weights for {spec.name}: set {envvars.MODEL_DIR} to a folder holding "
                     f"{spec.name}.params, pass a .params/model.tar.gz path, or weights=random"
                 )
-            params = find_files(path).params
-            if params is None:
-                raise ModelError(f"no .params file in {path}")
-            try:
-                net.load_parameters(str(params), ctx=ctx, allow_missing=False, ignore_extra=True)
-            except (mx.base.MXNetError, AssertionError, ValueError) as exc:
-                raise ModelError(f"cannot load {params} into {spec.name}: {exc}") from None
+            with artifact_files(path) as files:
+                params = files.params
+                if params is None:
+                    raise ModelError(f"no .params file in {path}")
+                try:
+                    net.load_parameters(str(params), ctx=ctx, allow_missing=False, ignore_extra=True)
+                except (mx.base.MXNetError, AssertionError, ValueError) as exc:
+                    raise ModelError(f"cannot load {params} into {spec.name}: {exc}") from None
             source = str(params)
     nclass = int(getattr(net, "nclass", 0) or len(spec.classes))
     classes = spec.classes if len(spec.classes) == nclass else class_names_for(spec.name, nclass)

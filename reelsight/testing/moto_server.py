@@ -35,8 +35,14 @@ class MotoServer:
     """A moto server child process. ``url`` is its endpoint once started."""
 
     def __init__(
-        self, *, host: str = "127.0.0.1", port: int | None = None, log_path: Path | None = None
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        log_path: Path | None = None,
+        module: str = "moto.server",  # or a module that wraps it, e.g. reelsight.local.moto_events
     ) -> None:
+        self.module = module
         self.host = host
         self.port = port or free_port(host)
         self.url = f"http://{host}:{self.port}"
@@ -47,7 +53,7 @@ class MotoServer:
         log = open(self._log_path, "ab") if self._log_path else subprocess.DEVNULL  # noqa: SIM115
         env = {**os.environ, **FAKE_CREDENTIALS}
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+            [sys.executable, "-m", self.module, "-H", self.host, "-p", str(self.port)],
             stdout=log,
             stderr=log,
             env=env,

@@ -174,3 +174,39 @@ def write_audio_only(path: str | Path, seconds: float = 1.0) -> Path:
 def copy_video(source: str | Path, path: str | Path) -> Path:
     shutil.copyfile(source, path)
     return Path(path)
+
+
+def write_avi_with_dropped_frames(
+    path: str | Path,
+    *,
+    header_frames: int = 444,
+    real_frames: int = 68,
+    seconds: float = 29.5,
+    width: int = 160,
+    height: int = 120,
+) -> WrittenVideo:
+    """An MJPEG AVI as old capture codecs write it: the header counts ``header_frames`` frame slots
+    over ``seconds``, but only ``real_frames`` of them, spread evenly, hold a picture; the others
+    (dropped frames) are empty chunks.
+
+    FFmpeg's AVI muxer writes an empty chunk for every frame slot that a packet skips over, so
+    frames with pts ``0 .. header_frames - 1`` and gaps between them give exactly that file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    slot = Fraction(seconds).limit_denominator(1000) / header_frames  # seconds per frame slot
+    times: list[float] = []
+    with av.open(str(path), mode="w", format="avi") as container:
+        stream = cast(av.VideoStream, container.add_stream("mjpeg", rate=1 / slot))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuvj420p"
+        stream.time_base = slot
+        for i in range(real_frames):
+            pts = round(i * (header_frames - 1) / max(real_frames - 1, 1))
+            frame = av.VideoFrame.from_ndarray(frame_image(i, width, height), format="rgb24")
+            frame.pts, frame.time_base = pts, slot
+            times.append(float(pts * slot))
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return WrittenVideo(path=path, width=width, height=height, frame_count=real_frames, pts_seconds=times)

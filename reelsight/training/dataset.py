@@ -4,7 +4,8 @@ Two input layouts are read:
 
 * CUB-200-2011 style: ``images.txt`` (``id path``), ``bounding_boxes.txt`` (``id x y w h``
   in pixels), ``image_class_labels.txt`` (``id class_id``), ``classes.txt``
-  (``class_id name``) and the images under ``images/``;
+  (``class_id name``) and the images under ``images/``; when the folder also has CUB's own
+  ``train_test_split.txt`` (``id is_training_image``), that split is used instead of a random one;
 * COCO JSON: ``images`` (``id, file_name, width, height``), ``annotations`` (``image_id,
   bbox [x, y, w, h], category_id, iscrowd``) and ``categories`` (``id, name``).
 
@@ -35,6 +36,7 @@ class Sample:
     width: int
     height: int
     labels: list[Label] = field(default_factory=list)
+    is_train: bool | None = None  # the dataset's own split, when it has one
 
 
 @dataclass
@@ -43,6 +45,10 @@ class Dataset:
     classes: list[str]
     samples: list[Sample]
     skipped: list[str] = field(default_factory=list)  # human-readable reasons
+
+    @property
+    def has_own_split(self) -> bool:
+        return bool(self.samples) and all(s.is_train is not None for s in self.samples)
 
 
 def _rows(path: Path, columns: int) -> Iterable[tuple[int, list[str]]]:
@@ -86,6 +92,21 @@ def _select_classes(all_classes: dict[int, str], wanted: Sequence[str] | None) -
     return {cid: i for i, cid in enumerate(ids)}
 
 
+def _read_cub_split(path: Path, image_ids: Iterable[int]) -> dict[int, bool] | None:
+    """CUB's ``train_test_split.txt`` (``id 1|0``), or None when the folder has none."""
+    if not path.is_file():
+        return None
+    flags: dict[int, bool] = {}
+    for number, (image_id, flag) in _rows(path, 2):
+        if flag.strip() not in ("0", "1") or not image_id.isdigit():
+            raise ParamError(f"{path}:{number}: expected 'image_id 1|0', got {image_id} {flag.strip()}")
+        flags[int(image_id)] = flag.strip() == "1"
+    missing = [iid for iid in image_ids if iid not in flags]
+    if missing:
+        raise ParamError(f"{path}: no line for image id {missing[0]} ({len(missing)} image(s) missing)")
+    return flags
+
+
 def read_cub(root: str | Path, *, classes: Sequence[str] | None = None) -> Dataset:
     """A CUB-200-2011 style folder (see the module docstring); one box per image."""
     base = Path(root)
@@ -95,6 +116,7 @@ def read_cub(root: str | Path, *, classes: Sequence[str] | None = None) -> Datas
         image_classes = {int(i): int(c) for _, (i, c) in _rows(base / "image_class_labels.txt", 2)}
     except ValueError as exc:
         raise ParamError(f"{base}: ids must be integers ({exc})") from None
+    train_flags = _read_cub_split(base / "train_test_split.txt", paths)
     mapping = _select_classes(names, classes)
     boxes: dict[int, list[tuple[float, float, float, float]]] = {}
     for number, (image_id, x, y, w, h) in _rows(base / "bounding_boxes.txt", 5):
@@ -119,7 +141,8 @@ def read_cub(root: str | Path, *, classes: Sequence[str] | None = None) -> Datas
         for box in boxes[iid]:
             x1, y1, x2, y2 = xywh_to_relative_xyxy(*box, width, height)
             labels.append((float(mapping[cid]), x1, y1, x2, y2))
-        samples.append(Sample(path=paths[iid], width=width, height=height, labels=labels))
+        is_train = None if train_flags is None else train_flags[iid]
+        samples.append(Sample(path=paths[iid], width=width, height=height, labels=labels, is_train=is_train))
     return Dataset(
         image_root=image_root, classes=[names[c] for c in mapping], samples=samples, skipped=skipped
     )
@@ -191,6 +214,19 @@ def split(samples: Sequence[Sample], val_fraction: float, seed: int) -> tuple[li
     return order[n_val:], order[:n_val]
 
 
+def own_split(samples: Sequence[Sample]) -> tuple[list[Sample], list[Sample]]:
+    """The dataset's own train/validation split (CUB's ``train_test_split.txt``)."""
+    train = [s for s in samples if s.is_train]
+    val = [s for s in samples if not s.is_train]
+    if not train or not val:
+        side = "training" if not train else "validation"
+        raise ParamError(
+            f"the dataset's own split leaves no {side} image for the selected classes; "
+            "use --random-split to split by --val-fraction instead"
+        )
+    return train, val
+
+
 def write_lst_file(path: Path, samples: Sequence[Sample]) -> int:
     with path.open("w", encoding="utf-8", newline="\n") as handle:
         for index, sample in enumerate(samples):
@@ -248,13 +284,18 @@ def build(
     recordio: bool = True,
     resize: int | None = None,
     quality: int = 95,
+    random_split: bool = False,
 ) -> BuiltFiles:
-    """Split, write ``<prefix>_train.lst``/``<prefix>_val.lst``, ``classes.txt`` and (optionally) RecordIO."""
+    """Split (the dataset's own split unless ``random_split``), write ``<prefix>_train.lst``/
+    ``<prefix>_val.lst``, ``classes.txt`` and (optionally) RecordIO."""
     if not dataset.samples:
         raise ParamError("no annotated image to write (check the class selection)")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    train, val = split(dataset.samples, val_fraction, seed)
+    if dataset.has_own_split and not random_split:
+        train, val = own_split(dataset.samples)
+    else:
+        train, val = split(dataset.samples, val_fraction, seed)
     train_lst, val_lst = out / f"{prefix}_train.lst", out / f"{prefix}_val.lst"
     write_lst_file(train_lst, train)
     write_lst_file(val_lst, val)

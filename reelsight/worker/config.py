@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from reelsight import envvars
 from reelsight.contract.names import JOBS_PREFIX
@@ -18,6 +20,10 @@ DEFAULT_ARTIFACT_PREFIX = JOBS_PREFIX
 DEFAULT_MAX_CONCURRENCY = 2
 DEFAULT_MAX_BODY_BYTES = 1024**3  # SageMaker asynchronous inference accepts payloads up to 1 GB
 DEFAULT_MAX_RESPONSE_BYTES = 5 * 1024**2
+DEFAULT_READ_TIMEOUT = 30.0
+DEFAULT_BODY_TIMEOUT = 900.0
+DEFAULT_MAX_CONNECTIONS = 64
+DEFAULT_SHUTDOWN_GRACE = 30.0
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,11 @@ class ServeConfig:
     jobs_table: str | None = None  # progress and RUNNING go to the jobs table when set
     progress_interval: float = DEFAULT_PROGRESS_INTERVAL
     part_policy: PartPolicy = field(default_factory=PartPolicy)
+    read_timeout: float = DEFAULT_READ_TIMEOUT  # seconds without a byte of the request head or body
+    body_timeout: float = DEFAULT_BODY_TIMEOUT  # seconds for the whole body
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE
+    temp_root: Path = field(default_factory=lambda: Path(tempfile.gettempdir()))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ServeConfig:
@@ -66,4 +77,21 @@ class ServeConfig:
                 environ, envvars.PROGRESS_INTERVAL, default=DEFAULT_PROGRESS_INTERVAL
             ),
             part_policy=PartPolicy.from_env(environ),
+            **_limits_from_env(environ),
         )
+
+
+def _limits_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The HTTP layer's timeouts and bounds, and the temp root."""
+    temp = environ.get(envvars.TEMP_DIR, "").strip()
+    return {
+        "read_timeout": env_seconds(environ, envvars.READ_TIMEOUT_SECONDS, default=DEFAULT_READ_TIMEOUT),
+        "body_timeout": env_seconds(environ, envvars.BODY_TIMEOUT_SECONDS, default=DEFAULT_BODY_TIMEOUT),
+        "max_connections": env_int(
+            environ, envvars.MAX_CONNECTIONS, default=DEFAULT_MAX_CONNECTIONS, low=4, high=65536
+        ),
+        "shutdown_grace": env_seconds(
+            environ, envvars.SHUTDOWN_GRACE_SECONDS, default=DEFAULT_SHUTDOWN_GRACE
+        ),
+        "temp_root": Path(temp) if temp else Path(tempfile.gettempdir()),
+    }

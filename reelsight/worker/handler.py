@@ -6,22 +6,29 @@ they know nothing about HTTP beyond status codes carried by the errors they rais
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
-import shutil
 import tarfile
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
 from reelsight.contract.cost import receipt_from_environment
-from reelsight.contract.names import FRAMES_FILE, OCTET_STREAM, SUMMARY_FILE, suffix_for_content_type
+from reelsight.contract.names import (
+    FRAMES_FILE,
+    OCTET_STREAM,
+    SUMMARY_FILE,
+    suffix_for_content_type,
+    uri_from_attribute,
+)
+from reelsight.contract.options import check_tracking, with_tracking_rate
 from reelsight.contract.progress import VideoProgress
 from reelsight.contract.summary import SHORT_WARNINGS
 from reelsight.errors import ModelError, ParamError, ReelsightError, UnsupportedMediaError, VideoError
@@ -58,9 +65,15 @@ class LengthRequired(RequestError):
         super().__init__(message, 411)
 
 
-def error_body(exc: BaseException) -> dict[str, Any]:
-    """The JSON body of every error answer."""
-    return {"error": {"type": type(exc).__name__, "message": str(exc) or type(exc).__name__}}
+class RequestTimeout(RequestError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 408)
+
+
+def error_body(exc: BaseException, message: str | None = None) -> dict[str, Any]:
+    """The JSON body of every error answer; ``message`` replaces the exception's own text."""
+    text = message if message is not None else str(exc)
+    return {"error": {"type": type(exc).__name__, "message": text or type(exc).__name__}}
 
 
 def http_status_of(exc: BaseException) -> int:
@@ -200,9 +213,11 @@ def request_options(
         raise ParamError(
             f"job_id must be 1-128 characters of letters, digits, '.', '_' or '-', got {job_id!r}"
         )
-    video_uri = mapping.pop(VIDEO_URI_KEY, None) or None
+    video_uri = uri_from_attribute(mapping.pop(VIDEO_URI_KEY, "")) or None
+    mapping = with_tracking_rate(mapping)
     options = model.options.with_overrides(mapping)
     _check_same_model(model, options, mapping)
+    check_tracking(options)  # run_video checks again against the loaded model itself
     options = replace(options, model=model.options.model)  # an alias names the loaded model
     return RequestOptions(options=options, job_id=job_id, video_uri=video_uri)
 
@@ -253,8 +268,8 @@ def check_content_type(content_type: str | None) -> str:
     )
 
 
-def input_fn(
-    body: IO[bytes],
+async def input_fn(
+    body: AsyncIterator[bytes],
     *,
     content_length: int | None,
     chunked: bool,
@@ -262,7 +277,11 @@ def input_fn(
     work_dir: Path,
     max_bytes: int,
 ) -> Path:
-    """Stream the request body to a file in ``work_dir`` in chunks; never holds the body in memory."""
+    """Stream the request body (its decoded chunks, as the HTTP server hands them over) to a file.
+
+    Never holds the body in memory; stops at ``max_bytes`` whatever the framing, so a chunked
+    body is bounded in total. The file is written from a thread, off the server's event loop.
+    """
     suffix = check_content_type(content_type)
     if content_length is None and not chunked:
         raise LengthRequired("the request needs a Content-Length header or chunked transfer encoding")
@@ -270,41 +289,30 @@ def input_fn(
         raise PayloadTooLarge(f"the body is {content_length} bytes; this worker accepts at most {max_bytes}")
     path = work_dir / f"input{suffix}"
     with path.open("wb") as out:
-        written = (
-            _copy_chunked(body, out, max_bytes) if chunked else _copy_exact(body, out, content_length or 0)
-        )
+        written = await _copy(body, out, max_bytes)
+    if content_length is not None and written != content_length:
+        raise RequestError(f"the body ended after {written} of {content_length} bytes")
     if written == 0:
         raise VideoError("the request body is empty; send the video bytes")
     return path
 
 
-def _copy_exact(body: IO[bytes], out: IO[bytes], length: int) -> int:
-    remaining = length
-    while remaining > 0:
-        chunk = body.read(min(CHUNK_BYTES, remaining))
-        if not chunk:
-            raise RequestError(f"the body ended after {length - remaining} of {length} bytes")
-        out.write(chunk)
-        remaining -= len(chunk)
-    return length
-
-
-def _copy_chunked(body: IO[bytes], out: IO[bytes], max_bytes: int) -> int:
+async def _copy(body: AsyncIterator[bytes], out: IO[bytes], max_bytes: int) -> int:
     written = 0
-    while True:
-        line = body.readline(1024)
-        try:
-            size = int(line.split(b";")[0].strip() or b"x", 16)
-        except ValueError:
-            raise RequestError("malformed chunked transfer encoding") from None
-        if size == 0:
-            while body.readline(1024).strip():  # trailers
-                pass
-            return written
-        if written + size > max_bytes:
+    pending: list[bytes] = []
+    pending_bytes = 0
+    async for chunk in body:
+        written += len(chunk)
+        if written > max_bytes:
             raise PayloadTooLarge(f"the body exceeds {max_bytes} bytes, the most this worker accepts")
-        written += _copy_exact(body, out, size)
-        body.readline(8)  # CRLF after each chunk
+        pending.append(chunk)
+        pending_bytes += len(chunk)
+        if pending_bytes >= CHUNK_BYTES:
+            await asyncio.to_thread(out.write, b"".join(pending))
+            pending, pending_bytes = [], 0
+    if pending:
+        await asyncio.to_thread(out.write, b"".join(pending))
+    return written
 
 
 # --- predict_fn and output_fn ----------------------------------------------------------------------------
@@ -400,12 +408,3 @@ def output_fn(
 
 def _dump(document: dict[str, Any]) -> bytes:
     return json.dumps(document, separators=(",", ":")).encode("utf-8")
-
-
-def new_work_dir() -> Path:
-    """One temporary directory per invocation (under TMPDIR), removed by ``remove_work_dir``."""
-    return Path(tempfile.mkdtemp(prefix="reelsight-invocation-"))
-
-
-def remove_work_dir(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)

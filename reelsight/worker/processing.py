@@ -25,6 +25,7 @@ from reelsight.contract.names import FRAMES_FILE, is_video_key, job_prefix, s3_l
 from reelsight.contract.progress import VideoProgress
 from reelsight.errors import ParamError, ReelsightError
 from reelsight.params import RunOptions
+from reelsight.tls import PinnedCertificate
 from reelsight.worker.live import PartPolicy, PartUploader
 from reelsight.worker.progress import ProgressReporter
 
@@ -133,6 +134,7 @@ class ProcessSettings:
     distribution: str | None = None  # S3DataDistributionType of the input
     api_url: str | None = None
     api_token: str | None = None
+    api_certificate: PinnedCertificate | None = None  # what the API host's TLS must match
     progress_interval: float = 2.0
     # Where a reelsight job's result parts go while it runs (its results bucket), and how often.
     parts_bucket: str | None = None
@@ -188,6 +190,7 @@ def settings_from_environment(
         distribution=s3_input.get("S3DataDistributionType"),
         api_url=merged.get(envvars.API_URL) or None,
         api_token=_api_token(merged) if merged.get(envvars.API_URL) else None,
+        api_certificate=_api_certificate(merged) if merged.get(envvars.API_URL) else None,
         progress_interval=float(interval) if interval else 2.0,
         parts_bucket=_parts_bucket(job_config, job_id or merged.get(envvars.JOB_ID)),
         part_policy=PartPolicy.from_env(merged),
@@ -204,6 +207,18 @@ def _api_token(environ: Mapping[str, str]) -> str | None:
         return token_source_from_env(environ).get() or None
     except Exception as exc:  # progress is best effort and must never fail the job
         log.warning("progress reports are off: no API token (%s)", exc)
+        return None
+
+
+def _api_certificate(environ: Mapping[str, str]) -> PinnedCertificate | None:
+    """The API host's certificate to pin; None when none is configured or it cannot be read (logged:
+    https reports then fail verification, and the job goes on)."""
+    from reelsight.tls import pinned_from_env
+
+    try:
+        return pinned_from_env(environ)
+    except ReelsightError as exc:
+        log.warning("progress reports cannot verify the API host: %s", exc)
         return None
 
 
@@ -300,7 +315,11 @@ def run_job(settings: ProcessSettings, *, load: LoadFn | None = None, infer: Inf
     reporter = None
     if settings.api_url and settings.api_token:
         reporter = ProgressReporter(
-            settings.api_url, settings.api_token, settings.job_id, min_interval=settings.progress_interval
+            settings.api_url,
+            settings.api_token,
+            settings.job_id,
+            min_interval=settings.progress_interval,
+            pinned=settings.api_certificate,
         )
     outcomes: list[VideoOutcome] = []
     fatal: str | None = None

@@ -1,7 +1,8 @@
 """Throttled, best-effort progress reports to the reelsight API.
 
 ``POST {api_url}/v1/jobs/{job_id}/progress`` with ``{"video", "frames_done", "frames_total"}``
-and ``Authorization: Bearer <token>``. Reports go out from a background thread with short
+and ``Authorization: Bearer <token>``, over https verified against the API host's pinned certificate
+(``reelsight.tls``) when the URL is https. Reports go out from a background thread with short
 timeouts and a couple of retries, so a slow or absent API never slows or fails the job.
 """
 
@@ -17,6 +18,8 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
+
+from reelsight.tls import PinnedCertificate, explain
 
 log = logging.getLogger("reelsight.worker.progress")
 
@@ -87,8 +90,11 @@ class ProgressReporter(BackgroundSender):
         timeout: float = 2.0,
         retries: int = 2,
         backoff: float = 0.3,
+        pinned: PinnedCertificate | None = None,
     ) -> None:
         self.url = f"{api_url.rstrip('/')}/v1/jobs/{quote(job_id, safe='')}/progress"
+        self._pinned = pinned
+        self._context = pinned.context() if pinned and self.url.startswith("https:") else None
         self._token = token
         self._timeout = timeout
         self._retries = retries
@@ -132,7 +138,8 @@ class ProgressReporter(BackgroundSender):
                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {self._token}"},
             )
             try:
-                with urllib.request.urlopen(request, timeout=self._timeout) as response:
+                timeout, context = self._timeout, self._context
+                with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
                     response.read()
                 return True
             except urllib.error.HTTPError as exc:
@@ -144,5 +151,5 @@ class ProgressReporter(BackgroundSender):
                 error = exc
             if attempt < self._retries:
                 time.sleep(self._backoff * (attempt + 1))
-        log.warning("progress report to %s failed: %s", self.url, error)
+        log.warning("progress report failed: %s", explain(error, self.url, self._pinned))
         return False

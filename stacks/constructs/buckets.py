@@ -8,8 +8,14 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from stacks.config import DataConfig
-from stacks.nag import acknowledge, checkov_skip
+from stacks.nag import acknowledge, checkov_skip, guard_exception
 from stacks.tagging import role_tag
+
+OBJECT_LOCK_REASON = (
+    "Object Lock would forbid deleting any object version for its retention period, while the lifecycle "
+    "rules expire noncurrent versions and users remove their videos and results; versioning and the "
+    "retained removal policy already guard against accidental loss."
+)
 
 
 class DataBuckets(Construct):
@@ -54,9 +60,42 @@ class DataBuckets(Construct):
         )
         self.input = self._data_bucket("Input", key=key, config=config, removal_policy=removal_policy)
         self.results = self._data_bucket("Results", key=key, config=config, removal_policy=removal_policy)
+        self._guard_exceptions()
         role_tag(self.input, "input-bucket")
         role_tag(self.results, "results-bucket")
         role_tag(self.access_logs, "access-log-bucket")
+
+    def _guard_exceptions(self) -> None:
+        for bucket in (self.input, self.results, self.access_logs):
+            guard_exception(bucket, "s3_bucket_object_lock_enabled_check", OBJECT_LOCK_REASON)
+        guard_exception(
+            self.input,
+            "s3_event_notifications_enabled_check",
+            "The input bucket notifies the upload queue for each watched prefix; CDK configures that with "
+            "its Custom::S3BucketNotifications resource, which the guard rule does not read.",
+        )
+        guard_exception(
+            self.results,
+            "s3_event_notifications_enabled_check",
+            "Nothing reacts to writes here: async and Processing outcomes reach the results queue through "
+            "SNS and EventBridge, so a bucket notification would have no consumer.",
+        )
+        guard_exception(
+            self.access_logs,
+            "s3_event_notifications_enabled_check",
+            "Only S3's log delivery writes to the access-log bucket, and no process consumes its objects.",
+        )
+        guard_exception(
+            self.access_logs,
+            "s3_bucket_logging_enabled_check",
+            "This bucket is the destination of the server access logs; logging it into itself would loop.",
+        )
+        guard_exception(
+            self.access_logs,
+            "s3_bucket_default_encryption_kms_check",
+            "S3 server access logs can only be delivered to a bucket with SSE-S3 default encryption, "
+            "not SSE-KMS (S3 user guide, enabling server access logging).",
+        )
 
     def _data_bucket(
         self, name: str, *, key: kms.IKey, config: DataConfig, removal_policy: RemovalPolicy

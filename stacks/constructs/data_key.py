@@ -44,6 +44,23 @@ class DataKey(Construct):
                     conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
                 )
             )
+        # Control Tower's CT.KMS.PR.3: grants only for AWS resources (EBS, Lambda, SageMaker volumes) or by
+        # AWS services; no principal can hand out the key's use by a grant of its own.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="DenyGrantsNotForAwsResources",
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["kms:CreateGrant"],
+                resources=["*"],
+                conditions={
+                    "BoolIfExists": {
+                        "kms:GrantIsForAWSResource": "false",
+                        "aws:PrincipalIsAWSService": "false",
+                    }
+                },
+            )
+        )
         region = Stack.of(self).region
         self.key.add_to_resource_policy(
             iam.PolicyStatement(

@@ -19,7 +19,14 @@ from constructs import Construct
 from reelsight import envvars
 from reelsight.contract.names import PROCESSING_JOB_PREFIX
 from stacks.assets import lambda_code
-from stacks.nag import acknowledge, acknowledge_grant_wildcards, checkov_skip
+from stacks.nag import (
+    IMPORTED_KEY_REASON,
+    IMPORTED_VPC_REASON,
+    acknowledge,
+    acknowledge_grant_wildcards,
+    checkov_skip,
+    guard_exception,
+)
 
 METRICS_NAMESPACE = "reelsight"
 READ_GRANT_ACTIONS = ("kms:GenerateDataKey*", "kms:ReEncrypt*", "s3:GetBucket*", "s3:GetObject*", "s3:List*")
@@ -100,7 +107,7 @@ def create_function(
     log_group = logs.LogGroup(
         scope,
         log_group_id,
-        retention=logs.RetentionDays.THREE_MONTHS,
+        retention=logs.RetentionDays.ONE_YEAR,  # Control Tower's CT.CLOUDWATCH.PR.2 minimum
         encryption_key=placement.key,
         removal_policy=RemovalPolicy.DESTROY,
     )
@@ -122,6 +129,8 @@ def create_function(
         vpc_subnets=placement.subnets,
         security_groups=[placement.security_group],
     )
+    guard_exception(log_group, "cloudwatch_log_group_encrypted_check", IMPORTED_KEY_REASON)
+    guard_exception(function, "lambda_inside_vpc_check", IMPORTED_VPC_REASON)
     return function, log_group
 
 

@@ -7,15 +7,27 @@ from dataclasses import dataclass
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_events as events
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from stacks.config import ENDPOINT_VARIANT
+from stacks.constructs.results_function import processing_state_pattern
 from stacks.tagging import role_tag
 
 SAGEMAKER = "AWS/SageMaker"
+EVENTS = "AWS/Events"
 OLDEST_REQUEST_ALARM_SECONDS = 1800
+# The async endpoint's per-variant failure counts (SageMaker's async-inference metrics) that no job record
+# shows: the input could not be read, the answer could not be written, the SNS notification was not
+# delivered (so the results Lambda never hears of the job), or the request expired in the queue (TTL).
+SILENT_ENDPOINT_FAILURES = {
+    "RequestDownloadFailures": "request download failures",
+    "ResponseUploadFailures": "response upload failures",
+    "NotificationFailures": "notification failures",
+    "ExpiredRequests": "expired requests",
+}
 
 
 class Monitoring(Construct):
@@ -36,12 +48,48 @@ class Monitoring(Construct):
             label: function.metric_errors(period=Duration.minutes(1), label=label)
             for label, function in functions.items()
         }
+        self.processing_failures_rule = self._processing_failures_rule()
+        processing_failures = _rule_matches(self.processing_failures_rule, "failed Processing jobs")
         self.dashboard = self._dashboard(endpoint, dlq_depths=dlq_depths, lambda_errors=lambda_errors)
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Async failures nobody else sees",
+                left=list(endpoint.silent_failures.values()),
+                width=12,
+            ),
+            cloudwatch.GraphWidget(title="Failed Processing jobs", left=[processing_failures], width=12),
+        )
         self.alarms: list[cloudwatch.Alarm] = []
-        self._add_alarms(
-            cw_actions.SnsAction(ops_topic), endpoint, dlq_depths=dlq_depths, lambda_errors=lambda_errors
+        action = cw_actions.SnsAction(ops_topic)
+        self._add_alarms(action, endpoint, dlq_depths=dlq_depths, lambda_errors=lambda_errors)
+        self._alarm(
+            "ProcessingJobFailures",
+            processing_failures.with_(period=Duration.minutes(5)),
+            threshold=1,
+            description="A Processing job started by reelsight failed",
+            action=action,
+        )
+        # Every alarm, in one widget: its state at a glance, each linked to its graph.
+        self.dashboard.add_widgets(
+            cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms), width=24)
         )
         role_tag(self.dashboard, "dashboard")
+        role_tag(self.processing_failures_rule, "processing-failure-rule")
+
+    def _processing_failures_rule(self) -> events.Rule:
+        """Matches reelsight's Processing jobs that end Failed; its matches are the failure count.
+
+        SageMaker publishes no CloudWatch metric for failed Processing jobs; what reports a failure is the
+        "SageMaker Processing Job State Change" event with ProcessingJobStatus "Failed". This rule has no
+        target (the results queue already gets every state change): the alarm counts its matches, which
+        EventBridge publishes as TriggeredRules per RuleName (the default bus).
+        """
+        return events.Rule(
+            self,
+            "ProcessingJobFailed",
+            description="Processing jobs started by reelsight that failed (counted by an alarm)",
+            event_pattern=processing_state_pattern(ProcessingJobStatus=["Failed"]),
+        )
 
     def _dashboard(
         self,
@@ -88,6 +136,14 @@ class Monitoring(Construct):
             description="The async endpoint failed at least one invocation",
             action=action,
         )
+        for name, metric in endpoint.silent_failures.items():
+            self._alarm(
+                name,
+                metric.with_(period=Duration.minutes(5)),
+                threshold=1,
+                description=f"The async endpoint reported {metric.label}",
+                action=action,
+            )
         self._alarm(
             "OldestRequestAge",
             endpoint.oldest.with_(period=Duration.minutes(5)),
@@ -146,6 +202,8 @@ class _EndpointMetrics:
     processing_time: cloudwatch.Metric
     processed: cloudwatch.Metric
     failures: cloudwatch.Metric
+    # Failures that reach no one otherwise: the request or answer never moved, or no one was told.
+    silent_failures: dict[str, cloudwatch.Metric]
 
     @classmethod
     def of(cls, endpoint_name: str) -> _EndpointMetrics:
@@ -160,16 +218,23 @@ class _EndpointMetrics:
             # AWS spells this metric with three s.
             processed=_sagemaker_metric("InvocationsProcesssed", variant, "Sum"),
             failures=_sagemaker_metric("InvocationFailures", variant, "Sum"),
+            silent_failures={
+                name: _sagemaker_metric(name, variant, "Sum", label=label)
+                for name, label in SILENT_ENDPOINT_FAILURES.items()
+            },
         )
 
 
-def _sagemaker_metric(name: str, dimensions: dict[str, str], statistic: str) -> cloudwatch.Metric:
+def _sagemaker_metric(
+    name: str, dimensions: dict[str, str], statistic: str, *, label: str | None = None
+) -> cloudwatch.Metric:
     return cloudwatch.Metric(
         namespace=SAGEMAKER,
         metric_name=name,
         dimensions_map=dimensions,
         statistic=statistic,
         period=Duration.minutes(1),
+        label=label,
     )
 
 
@@ -186,3 +251,15 @@ def _dlq_depths(dead_letter_queue_names: dict[str, str]) -> dict[str, cloudwatch
         )
         for label, name in dead_letter_queue_names.items()
     }
+
+
+def _rule_matches(rule: events.Rule, label: str) -> cloudwatch.Metric:
+    """How many events ``rule`` matched: EventBridge's TriggeredRules (RuleName alone: the default bus)."""
+    return cloudwatch.Metric(
+        namespace=EVENTS,
+        metric_name="TriggeredRules",
+        dimensions_map={"RuleName": rule.rule_name},
+        statistic="Sum",
+        period=Duration.minutes(1),
+        label=label,
+    )

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from collections.abc import Sequence
+
+from aws_cdk import Aws, RemovalPolicy
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.config import API_PORT, NetworkConfig
-from stacks.nag import acknowledge
+from stacks.nag import IMPORTED_KEY_REASON, acknowledge, guard_exception
 from stacks.tagging import role_tag
 
 INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
@@ -28,11 +31,53 @@ INTERFACE_ENDPOINTS: dict[str, ec2.InterfaceVpcEndpointAwsService] = {
 }
 
 
+# What the API host's boot calls with no NAT: ECR (the image: auth, manifests), Session Manager, its token,
+# and its certificate parameter; packages and image layers come from S3 (S3_BOOT_BUCKETS).
+API_HOST_ENDPOINTS = ("EcrApi", "EcrDocker", "Ssm", "SsmMessages", "Ec2Messages", "SecretsManager")
+
+# AWS-owned buckets reached through the S3 gateway endpoint, each read with s3:GetObject alone:
+# - the Amazon Linux 2023 package repositories, which dnf reads at boot (AL2023 user guide, "Package
+#   repositories" / S3 gateway endpoints: al2023-repos-<region>-de612dc2);
+# - ECR's image layers, which ECR serves from this bucket (ECR user guide, "Amazon ECR interface VPC
+#   endpoints", minimum S3 gateway endpoint policy: prod-<region>-starport-layer-bucket);
+# - SSM Agent's own updates and documents (Systems Manager user guide, "SSM Agent communications with
+#   AWS managed S3 buckets").
+S3_BOOT_BUCKETS = {
+    "AmazonLinuxRepositories": ("al2023-repos-{region}-de612dc2",),
+    "EcrImageLayers": ("prod-{region}-starport-layer-bucket",),
+    "SsmAgent": (
+        "aws-ssm-{region}",
+        "amazon-ssm-{region}",
+        "amazon-ssm-packages-{region}",
+        "{region}-birdwatcher-prod",
+        "aws-ssm-distributor-file-{region}",
+        "aws-ssm-document-attachments-{region}",
+        "patch-baseline-snapshot-{region}",
+    ),
+}
+# Everything reelsight's own code and Processing jobs do on its buckets from inside the VPC.
+OWN_BUCKET_ACTIONS = (
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "s3:PutObject",
+    "s3:AbortMultipartUpload",
+    "s3:ListMultipartUploadParts",
+    "s3:ListBucket",
+    "s3:GetBucketLocation",
+)
+
+
 class Network(Construct):
     """Private network: no internet path unless NAT gateways are configured."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, config: NetworkConfig, log_key: kms.IKey
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: NetworkConfig,
+        log_key: kms.IKey,
+        bucket_arns: Sequence[str],
     ) -> None:
         super().__init__(scope, construct_id)
         subnets = _subnet_configuration(config)
@@ -45,8 +90,13 @@ class Network(Construct):
             encryption_key=log_key,
             removal_policy=RemovalPolicy.DESTROY,
         )
+        guard_exception(self.flow_log_group, "cloudwatch_log_group_encrypted_check", IMPORTED_KEY_REASON)
         self.vpc = self._vpc(config, subnets=subnets, flow_log_group=self.flow_log_group)
         self.private_subnets = ec2.SubnetSelection(subnet_type=self.private_subnet_type)
+        self.s3_endpoint = self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)
+        for statement in s3_endpoint_policy(bucket_arns):
+            self.s3_endpoint.add_to_policy(statement)
+        role_tag(self.s3_endpoint, "s3-gateway-endpoint")
         self._add_interface_endpoints()
 
         self.processing_security_group = self._security_group(
@@ -85,8 +135,8 @@ class Network(Construct):
             enable_dns_hostnames=True,
             enable_dns_support=True,
             restrict_default_security_group=False,
+            # S3's gateway endpoint is added with its policy below (same construct id, same logical ID).
             gateway_endpoints={
-                "S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3),
                 "DynamoDb": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.DYNAMODB),
             },
             flow_logs={
@@ -143,3 +193,27 @@ def _subnet_configuration(config: NetworkConfig) -> list[ec2.SubnetConfiguration
     if config.nat_gateways:
         subnets.insert(0, ec2.SubnetConfiguration(name="Public", subnet_type=ec2.SubnetType.PUBLIC))
     return subnets
+
+
+def s3_endpoint_policy(bucket_arns: Sequence[str]) -> list[iam.PolicyStatement]:
+    """The S3 gateway endpoint admits reelsight's buckets (its account's principals only) and, read-only,
+    the AWS-owned buckets that booting and pulling images need; without NAT nothing else reaches S3."""
+    statements = [
+        iam.PolicyStatement(
+            sid=sid,
+            principals=[iam.AnyPrincipal()],
+            actions=["s3:GetObject"],
+            resources=[
+                f"arn:{Aws.PARTITION}:s3:::{name.format(region=Aws.REGION)}/*" for name in bucket_names
+            ],
+        )
+        for sid, bucket_names in S3_BOOT_BUCKETS.items()
+    ]
+    own = iam.PolicyStatement(
+        sid="ReelsightBuckets",
+        principals=[iam.AnyPrincipal()],
+        actions=list(OWN_BUCKET_ACTIONS),
+        resources=[arn for bucket in bucket_arns for arn in (bucket, f"{bucket}/*")],
+        conditions={"StringEquals": {"aws:PrincipalAccount": Aws.ACCOUNT_ID}},
+    )
+    return [own, *statements]

@@ -4,10 +4,10 @@ arrive on one queue, and the Lambda records them on the job and notifies users."
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from aws_cdk import Duration
+from aws_cdk import Aws, Duration
 from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sns as sns
@@ -25,6 +25,7 @@ from stacks.constructs.lambda_function import (
     create_function,
     processing_job_arn,
 )
+from stacks.nag import DEAD_LETTER_QUEUE_REASON, IMPORTED_KEY_REASON, guard_exception
 from stacks.tagging import role_tag
 
 RESULTS_HANDLER = "lambdas.results.handler.lambda_handler"
@@ -50,13 +51,9 @@ class ResultsFunction(Construct):
             self,
             "ProcessingStateChange",
             description="Processing jobs started by reelsight change state",
-            event_pattern=events.EventPattern(
-                source=["aws.sagemaker"],
-                detail_type=[PROCESSING_STATE_CHANGE],
-                detail={"ProcessingJobName": [{"prefix": PROCESSING_JOB_PREFIX}]},
-            ),
-            targets=[targets.SqsQueue(self.queue)],
+            event_pattern=processing_state_pattern(),
         )
+        _send_rule_to_queue(self.processing_rule, self.queue)
         self.function, self.log_group = create_function(
             self,
             "Results",
@@ -79,6 +76,7 @@ class ResultsFunction(Construct):
             )
         )
         self._grant(props)
+        self._guard_exceptions()
         self._tag()
 
     def _queues(self, props: ResultsProps) -> tuple[sqs.Queue, sqs.Queue]:
@@ -118,8 +116,46 @@ class ResultsFunction(Construct):
             jobs_table=props.store.jobs_table,
         )
 
+    def _guard_exceptions(self) -> None:
+        guard_exception(self.dead_letter_queue, "sqs_dlq_check", DEAD_LETTER_QUEUE_REASON)
+        for queue in (self.queue, self.dead_letter_queue):
+            guard_exception(queue, "sqs_queue_encrypted_check", IMPORTED_KEY_REASON)
+
     def _tag(self) -> None:
         role_tag(self.function, "results-function")
         role_tag(self.queue, "results-queue")
         role_tag(self.dead_letter_queue, "results-dead-letter-queue")
         role_tag(self.processing_rule, "processing-state-rule")
+
+
+def processing_state_pattern(**detail: Any) -> events.EventPattern:
+    """State changes of the Processing jobs reelsight starts (their names carry its prefix)."""
+    return events.EventPattern(
+        source=["aws.sagemaker"],
+        detail_type=[PROCESSING_STATE_CHANGE],
+        detail={"ProcessingJobName": [{"prefix": PROCESSING_JOB_PREFIX}], **detail},
+    )
+
+
+def _send_rule_to_queue(rule: events.Rule, queue: sqs.Queue) -> None:
+    """The rule's one target is the queue, and the queue admits EventBridge for this rule only.
+
+    CDK's SqsQueue target conditions its queue-policy statement on the account alone; here the statement
+    carries aws:SourceArn (the rule), as SQS and EventBridge document for confused-deputy protection, and
+    grants sqs:SendMessage only (EventBridge needs no GetQueueAttributes or GetQueueUrl).
+    """
+    resource = rule.node.default_child
+    assert isinstance(resource, events.CfnRule)
+    resource.targets = [events.CfnRule.TargetProperty(id="Target0", arn=queue.queue_arn)]
+    queue.add_to_resource_policy(
+        iam.PolicyStatement(
+            sid="ProcessingStateChangesFromTheRule",
+            principals=[iam.ServicePrincipal("events.amazonaws.com")],
+            actions=["sqs:SendMessage"],
+            resources=[queue.queue_arn],
+            conditions={
+                "ArnEquals": {"aws:SourceArn": rule.rule_arn},
+                "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+            },
+        )
+    )

@@ -11,7 +11,7 @@ from constructs import Construct
 
 from reelsight.contract.names import WATCHED_PREFIXES
 from stacks.config import DataConfig
-from stacks.nag import acknowledge
+from stacks.nag import DEAD_LETTER_QUEUE_REASON, acknowledge, guard_exception
 from stacks.tagging import role_tag
 
 
@@ -63,5 +63,6 @@ class UploadQueue(Construct):
             "The data key policy's AllowS3 statement grants S3 kms:GenerateDataKey* and kms:Decrypt "
             "for this account.",
         )
+        guard_exception(self.dead_letter_queue, "sqs_dlq_check", DEAD_LETTER_QUEUE_REASON)
         role_tag(self.queue, "upload-queue")
         role_tag(self.dead_letter_queue, "upload-dead-letter-queue")

@@ -13,20 +13,24 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from reelsight import envvars
-from reelsight.contract.names import ASYNC_FAILURE_PATH, ASYNC_OUTPUT_PATH, JOBS_PREFIX, s3_uri
+from reelsight.contract.names import (
+    ASYNC_FAILURE_PATH,
+    ASYNC_OUTPUT_PATH,
+    JOBS_PREFIX,
+    WATCHED_PREFIXES,
+    s3_uri,
+)
 from stacks.config import ENDPOINT_VARIANT, EndpointConfig
+from stacks.grants import acknowledge_prefixes, add_statements, read_objects, write_objects
 from stacks.nag import acknowledge, acknowledge_grant_wildcards, checkov_skip
 from stacks.tagging import role_tag
 
-READ_WRITE_GRANT_ACTIONS = (
-    "kms:GenerateDataKey*",
-    "kms:ReEncrypt*",
-    "s3:Abort*",
-    "s3:DeleteObject*",
-    "s3:GetBucket*",
-    "s3:GetObject*",
-    "s3:List*",
-)
+# What key.grant_encrypt_decrypt leaves as action groups (the buckets get exact actions, stacks/grants.py).
+KEY_GRANT_ACTIONS = ("kms:GenerateDataKey*", "kms:ReEncrypt*")
+# SageMaker reads the request (the uploaded video) from the input location the dispatcher passes.
+INPUT_PREFIXES = WATCHED_PREFIXES
+# The worker uploads artifacts under jobs/; SageMaker writes the answer and failure bodies under async/.
+ENDPOINT_WRITE_PREFIXES = (JOBS_PREFIX, f"{ASYNC_OUTPUT_PATH}/", f"{ASYNC_FAILURE_PATH}/")
 
 
 class WorkerEndpoint(Construct):
@@ -100,11 +104,19 @@ class WorkerEndpoint(Construct):
             description="reelsight async endpoint: pull the worker image, read videos, write results",
         )
         image.repository.grant_pull(role)
-        input_bucket.grant_read(role)
-        results_bucket.grant_read_write(role)
+        # Read videos, write results; never list or delete (stacks/grants.py).
+        add_statements(
+            role,
+            [
+                read_objects("ReadVideos", input_bucket, INPUT_PREFIXES),
+                write_objects("WriteResults", results_bucket, ENDPOINT_WRITE_PREFIXES),
+            ],
+        )
         success_topic.grant_publish(role)
         error_topic.grant_publish(role)
         key.grant_encrypt_decrypt(role)
+        # SageMaker checks the output KmsKeyId with the role before it encrypts with it.
+        key.grant(role, "kms:DescribeKey")
         for statement in _endpoint_logs_policy():
             role.add_to_policy(statement)
         return role
@@ -139,11 +151,9 @@ class WorkerEndpoint(Construct):
         return model
 
     def _acknowledge_and_tag(self, *, input_bucket: s3.IBucket, results_bucket: s3.IBucket) -> None:
-        acknowledge_grant_wildcards(
-            self.role,
-            actions=READ_WRITE_GRANT_ACTIONS,
-            object_resources=[input_bucket.arn_for_objects("*"), results_bucket.arn_for_objects("*")],
-        )
+        acknowledge_grant_wildcards(self.role, actions=KEY_GRANT_ACTIONS)
+        acknowledge_prefixes(self.role, input_bucket, INPUT_PREFIXES)
+        acknowledge_prefixes(self.role, results_bucket, ENDPOINT_WRITE_PREFIXES)
         acknowledge(
             self.role,
             "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>"

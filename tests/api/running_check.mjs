@@ -20,10 +20,14 @@ async function step(report) {
 
 const browser = await chromium.launch({ executablePath: options.executable || "/usr/bin/chromium", args: CHROMIUM_FLAGS, timeout: 60000 });
 const problems = [];
+// Until the form signed in, the page's first data call is answered 401, as it must be.
+let signedOut = true;
 try {
   const context = await browser.newContext({ viewport: { width: 1360, height: 900 }, deviceScaleFactor: 1 });
   const page = await context.newPage();
-  page.on("console", (message) => { if (message.type() === "error") problems.push(`console: ${message.text()}`); });
+  page.on("console", (message) => {
+    if (message.type() === "error" && !(signedOut && /\b401\b/.test(message.text()))) problems.push(`console: ${message.text()}`);
+  });
   page.on("pageerror", (error) => problems.push(`page: ${error.message}`));
   const jobPolls = [];
   page.on("request", (request) => {
@@ -32,8 +36,12 @@ try {
   const live = async () => Object.fromEntries(await page.$$eval("#live-progress [data-field]", (spans) => spans.map((s) => [s.dataset.field, s.textContent])));
   const thumbnails = () => page.locator("figure[data-role=thumb]").count();
 
-  await page.goto(`${options.url}/jobs/${options.job}?token=${encodeURIComponent(options.token)}`);
+  await page.goto(`${options.url}/jobs/${options.job}`);
+  await page.locator("#token-panel").waitFor({ state: "visible", timeout: 15000 });
+  await page.fill("#token-panel input", options.token);
+  await page.click("#token-panel button[type=submit]");
   await page.locator("#live-progress").waitFor({ timeout: 30000 });
+  signedOut = false;
   const first = await live();
   await step({ step: 1, live: first, thumbnails: await thumbnails(), viewerHidden: await page.locator("#viewer-card").isHidden() });
 

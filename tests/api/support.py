@@ -129,6 +129,7 @@ def start_server(
     *,
     python: str = sys.executable,
     cwd: Path = REPO_ROOT,
+    log_level: str = "warning",
     **extra_env: str,
 ) -> ApiServer:
     """``python -m reelsight api`` on a free loopback port, pointed at ``moto`` and ``resources``."""
@@ -145,7 +146,7 @@ def start_server(
         "--port",
         str(port),
         "--log-level",
-        "warning",
+        log_level,
     ]
     log_path = log_dir / f"api-{port}.log"
     with open(log_path, "wb") as log:

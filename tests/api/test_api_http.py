@@ -391,8 +391,13 @@ def test_presigned_upload_really_uploads_with_metadata(api_server: ApiServer, ap
         "x-amz-meta-fps": "2",
         "x-amz-meta-model": "fasterrcnn",
     }
-    signed = parse_qs(urlsplit(ticket["url"]).query)["X-Amz-SignedHeaders"][0].split(";")
+    # moto checks no signature, so the URL itself must show that the metadata is signed: every header
+    # the ticket tells the client to send is a signed header, and none travels in the query instead.
+    query = parse_qs(urlsplit(ticket["url"]).query)
+    signed = query["X-Amz-SignedHeaders"][0].split(";")
     assert {"x-amz-meta-fps", "x-amz-meta-model", "content-type"} <= set(signed)
+    assert {name.lower() for name in ticket["headers"]} <= set(signed)
+    assert not [name for name in query if name.lower().startswith("x-amz-meta-")]
 
     put = httpx.put(ticket["url"], content=b"\x00\x00\x00\x18ftypmp42", headers=ticket["headers"])
     assert put.status_code == 200, put.text
@@ -407,6 +412,7 @@ def test_presigned_upload_really_uploads_with_metadata(api_server: ApiServer, ap
     [
         ({"filename": "clip.mp4", "model": "no-such-model"}, 400),
         ({"filename": "clip.mp4", "fps": 0}, 422),
+        ({"filename": "clip.mp4", "fps": 1e-300}, 400),  # below the contract's range
         ({"filename": "clip.mp4", "params": {}}, 422),
         ({}, 422),
     ],

@@ -54,12 +54,19 @@ def test_job_page_draws_boxes_masks_and_timeline(
     assert answer.returncode == 0, answer.stderr[-4000:]
     report = json.loads(answer.stdout.strip().splitlines()[-1])
 
-    assert report["problems"] == []
+    assert report["problems"] == [], report["problems"]
     # The list: three seeded jobs, newest first.
     assert report["jobRows"] == 3
     assert report["firstRowJob"] == job.running_job_id
-    # The token given as ?token= is kept for the tab and removed from the address.
-    assert "token=" not in report["addressAfterLoad"]
+    # A wrong token is refused in the form; the right one becomes a session cookie that no script
+    # can read and no other site can send, and the page keeps no token anywhere.
+    assert report["wrongTokenMessage"] == "That token was refused."
+    assert report["cookies"] == [
+        {"name": "reelsight_session", "path": "/v1", "httpOnly": True, "secure": True,
+         "sameSite": "Strict", "isToken": False},
+    ]  # fmt: skip
+    assert report["tokenKept"] is False
+    assert "token" not in report["addressAfterLoad"]
     assert report["title"] == "street.mp4"
     assert report["status"] == "SUCCEEDED"
     # Every frame shows exactly its detections, as a data attribute and as drawn rectangles.
@@ -85,6 +92,9 @@ def test_job_page_draws_boxes_masks_and_timeline(
     assert report["runningDownloads"] == "Nothing yet."
     assert report["runningViewerHidden"] is True
     assert report["runningMessage"] == ""
+    # Signing out drops the cookie and ends the session.
+    assert report["cookiesAfterSignOut"] == 0
+    assert report["jobsAfterSignOut"] == 401
 
 
 def test_running_job_page_updates_while_the_job_runs(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,9 @@ from lambdas.dispatch import routing, submit
 from reelsight import envvars
 from reelsight.contract.options import deployment_environment, resolve_run_options, run_option_variables
 from reelsight.contract.processing import ProcessingJobDefinition
+from reelsight.contract.values import OPTION_RANGES
 from reelsight.errors import ParamError
+from reelsight.params import ENV_KEYS, RunOptions, SamplingParams
 from reelsight.worker import handler
 from reelsight.worker.processing import settings_from_environment
 from stacks.config import EndpointConfig
@@ -47,6 +50,72 @@ def test_bad_values_name_their_source() -> None:
         resolve_run_options({}, {"fps": "-1"})
 
 
+# One value past each end of every numeric option's range, and the values no range admits.
+EXTREMES = ("nan", "inf", "-inf", "1e308", "-1e308")
+PAST_THE_ENDS = {
+    "fps": ("0.000001", "1000.5"),
+    "every_seconds": ("0.0001", "100001"),
+    "start": ("-0.5", "10000001"),
+    "end": ("-1", "10000001"),
+    "max_frames": ("0", "10000001"),
+    "batch_size": ("0", "1025"),
+    "score_threshold": ("-0.01", "1.01"),
+}
+
+
+def test_every_numeric_run_option_has_one_range() -> None:
+    """A numeric field without a range would again pass NaN or 1e308 through to the worker."""
+    numeric: set[str] = set()
+    for cls in (RunOptions, SamplingParams):
+        for name, hint in typing.get_type_hints(cls).items():
+            if {int, float} & set(typing.get_args(hint) or (hint,)) or "tuple[int, int]" in str(hint):
+                numeric.add(name)
+    assert numeric == set(PAST_THE_ENDS) | {"size"}
+    assert numeric <= set(OPTION_RANGES)
+
+
+@pytest.mark.parametrize("key", sorted(PAST_THE_ENDS))
+@pytest.mark.parametrize("where", ["override", "deployment"])
+def test_numeric_extremes_are_refused_with_the_range(key: str, where: str) -> None:
+    accepted = OPTION_RANGES[key].describe()
+    variable = next(name for name, option in ENV_KEYS.items() if option == key)
+    for value in (*EXTREMES, *PAST_THE_ENDS[key]):
+        with pytest.raises(ParamError) as caught:
+            if where == "override":
+                resolve_run_options(DEPLOYMENT, {key.replace("_", "-"): value})
+            else:
+                resolve_run_options({**DEPLOYMENT, variable: value})
+        message = str(caught.value)
+        assert f"{key} must be {accepted}" in message, message
+        assert where == "override" or variable in message
+
+
+@pytest.mark.parametrize("key", sorted(PAST_THE_ENDS))
+def test_both_ends_of_every_range_are_accepted(key: str) -> None:
+    bounds = OPTION_RANGES[key]
+    for bound in (bounds.low, bounds.high):
+        text = str(int(bound)) if bounds.integer else repr(float(bound))
+        if key == "end" and bound == 0:
+            continue  # end must also be after start
+        resolved = resolve_run_options(DEPLOYMENT, {key: text})
+        value = getattr(resolved, key, None) if hasattr(resolved, key) else getattr(resolved.sampling, key)
+        assert value == bound
+
+
+def test_sizes_and_huge_integers_are_refused_without_overflow() -> None:
+    sides = "an integer from 1 to 16384 pixels per side"
+    for size in ("16385x10", "0x10", "99999999999999999999999x1"):
+        with pytest.raises(ParamError, match=f"size must be (WIDTHxHEIGHT with sides )?{sides}"):
+            resolve_run_options(DEPLOYMENT, {"resize": "fit", "size": size})
+    with pytest.raises(ParamError, match="max_frames must be an integer from 1 to 10000000") as caught:
+        resolve_run_options(DEPLOYMENT, {"max_frames": "9" * 5000})  # past Python's int() digit limit
+    assert len(str(caught.value)) < 200
+    with pytest.raises(ParamError, match="fps must be a number from 0.00001 to 1000"):
+        SamplingParams(fps=1e308).validate()  # options built in code are checked the same way
+    with pytest.raises(ParamError, match="batch_size must be an integer .* got an integer of about"):
+        RunOptions(batch_size=10**6000).validate()  # too long for repr(); never printed whole
+
+
 def test_only_run_option_variables_are_handed_on() -> None:
     environ = {**DEPLOYMENT, envvars.JOBS_TABLE: "jobs", envvars.SIZE: " ", "PATH": "/bin"}
     assert run_option_variables(environ) == DEPLOYMENT
@@ -65,7 +134,16 @@ def _dispatcher_environment() -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("metadata", [{}, {"fps": "4", "max-frames": "7"}, {"mode": "keyframes"}])
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {},
+        {"fps": "4", "max-frames": "7"},
+        {"mode": "keyframes"},
+        {"track": "true"},
+        {"track": "yes", "fps": "15"},
+    ],
+)
 def test_a_processing_job_runs_the_options_the_dispatcher_records(
     metadata: dict[str, str], tmp_path: Path
 ) -> None:
@@ -93,7 +171,16 @@ class _Loader:
         return type("Predictor", (), {"spec": type("Spec", (), {"name": name})()})()
 
 
-@pytest.mark.parametrize("metadata", [{}, {"fps": "4", "score-threshold": "0.7"}, {"start": "1", "end": "3"}])
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        {},
+        {"fps": "4", "score-threshold": "0.7"},
+        {"start": "1", "end": "3"},
+        {"track": "true"},
+        {"track": "on", "every-seconds": "0.25"},
+    ],
+)
 def test_an_async_invocation_runs_the_options_the_dispatcher_records(metadata: dict[str, str]) -> None:
     """The SageMaker model's environment and the dispatcher's carry the same deployment defaults."""
     wanted = routing.options_from_metadata(metadata, _dispatcher_environment())

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from reelsight.testing.videos import WrittenVideo, write_video
+from reelsight.testing.videos import WrittenVideo, write_avi_with_dropped_frames, write_video
 
 
 @pytest.fixture(scope="session")
@@ -51,3 +51,9 @@ def rotated_clip(request: pytest.FixtureRequest, videos_dir: Path) -> tuple[int,
 def long_clip(videos_dir: Path) -> WrittenVideo:
     """10 s at 30 fps, small frames: for streaming checks."""
     return write_video(videos_dir / "long.mp4", seconds=10, fps=30, width=160, height=128, gop=30)
+
+
+@pytest.fixture(scope="session")
+def dropped_frames_avi(videos_dir: Path) -> WrittenVideo:
+    """A complete capture-style AVI: 444 frame slots in its header over 29.5 s, 68 real frames."""
+    return write_avi_with_dropped_frames(videos_dir / "capture.avi")

@@ -17,7 +17,8 @@ def test_bench_compares_both_sides_and_measures_memory(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     proc = subprocess.run(
         [sys.executable, "-m", "bench.run_bench", "--seconds", "1", "--repeat", "1",
-         "--precision", "fp32@320", "--memory-minutes", "0.05", "0.1", "--out", str(out)],
+         "--precision", "fp32@320", "--memory-minutes", "0.05", "0.1", "--tracking-seconds", "0.3",
+         "--out", str(out)],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -35,4 +36,12 @@ def test_bench_compares_both_sides_and_measures_memory(tmp_path: Path) -> None:
     assert memory["ratio"] == pytest.approx(
         memory["0.1min"]["peak_rss_mib"] / memory["0.05min"]["peak_rss_mib"], abs=0.001
     )
+    tracking = report["tracking"]
+    assert tracking["sampling_fps"] == 10
+    assert tracking["tracked"]["frames"] == tracking["untracked"]["frames"] == 3
+    assert tracking["tracked"]["detections"] == tracking["untracked"]["detections"] > 0
+    assert tracking["overhead"] == pytest.approx(
+        tracking["tracked"]["seconds_per_frame"] / tracking["untracked"]["seconds_per_frame"] - 1, abs=0.001
+    )
+    assert 0 < tracking["tracker_share"] < 1 and "tracking at 10 fps" in proc.stdout
     assert report["machine"]["torch_threads"] >= 1

@@ -100,6 +100,71 @@ def test_bad_params_exit_2(clip_5s: WrittenVideo, tmp_path: Path) -> None:
         assert "error" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "accepted"),
+    [
+        ("--fps", "1e308", "fps must be a number from 0.00001 to 1000 samples per second"),
+        ("--fps", "nan", "fps must be a number from 0.00001 to 1000"),
+        ("--every-seconds", "1e-308", "every_seconds must be a number from 0.001 to 100000 seconds"),
+        ("--start", "inf", "start must be a number from 0 to 10000000 seconds"),
+        ("--end", "-inf", "end must be a number from 0 to 10000000 seconds"),
+        ("--max-frames", "9" * 400, "max_frames must be an integer from 1 to 10000000 frames"),
+        ("--batch-size", "100000", "batch_size must be an integer from 1 to 1024 frames"),
+        ("--score-threshold", "nan", "score_threshold must be a number from 0 to 1"),
+        ("--size", "99999x10", "size must be an integer from 1 to 16384 pixels per side"),
+        ("--min-size", "100000", "--min-size must be an integer from 32 to 16384 pixels"),
+        ("--seed", str(2**64), "--seed must be an integer from 0 to 4294967295"),
+    ],
+)
+def test_numeric_extremes_exit_2_with_the_range_in_one_line(
+    clip_5s: WrittenVideo, tmp_path: Path, flag: str, value: str, accepted: str
+) -> None:
+    result = _reelsight(
+        "run", clip_5s.path, "--model", "ssdlite", "--weights", "random", f"{flag}={value}",
+        "--out", tmp_path / "o",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()  # one line, no traceback
+    assert line.startswith("reelsight: error: ") and accepted in line
+    assert len(line) < 200  # a huge value is shortened, not echoed
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_a_capture_avi_with_dropped_frames_runs_complete(
+    dropped_frames_avi: WrittenVideo, tmp_path: Path
+) -> None:
+    """444 frames in its header, 68 in the file over 29.5 s: sampled completely, not partial."""
+    out = tmp_path / "out"
+    result = _reelsight(
+        "run", dropped_frames_avi.path, "--model", "ssdlite", "--weights", "random", "--fps", "1",
+        "--include", "none", "--out", out, "--no-progress",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = read_summary(out / "summary.json")
+    assert summary.status == "ok" and not summary.partial
+    assert summary.frames_sampled == 30
+    assert not [warning for warning in summary.warnings if "truncated" in warning or "frames" in warning]
+    assert summary.video["frame_count"] == 444
+
+
+@pytest.mark.slow
+def test_a_cut_off_capture_avi_exits_5(dropped_frames_avi: WrittenVideo, tmp_path: Path) -> None:
+    cut = write_truncated(dropped_frames_avi.path, tmp_path / "cut.avi", fraction=0.5)
+    out = tmp_path / "out"
+    result = _reelsight(
+        "run", cut, "--model", "ssdlite", "--weights", "random", "--fps", "1", "--include", "none",
+        "--out", out, "--no-progress",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 5, result.stderr
+    summary = read_summary(out / "summary.json")
+    assert summary.status == "partial" and 10 <= summary.frames_sampled <= 16
+    assert any("of its 29.500 s" in warning for warning in summary.warnings)
+
+
 def test_unknown_model_exits_4(clip_5s: WrittenVideo, tmp_path: Path) -> None:
     result = _reelsight("run", clip_5s.path, "--model", "yolo", "--out", tmp_path / "o", cwd=tmp_path)
     assert result.returncode == 4

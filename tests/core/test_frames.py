@@ -314,6 +314,70 @@ def test_truncated_file_is_partial(tmp_path: Path, clip_5s: WrittenVideo, backen
     check_frames(frames, clip_5s, expected)
 
 
+def test_the_capture_avi_has_the_shape_of_one(dropped_frames_avi: WrittenVideo) -> None:
+    """What ffprobe would say: 444 frames in the header over 29.5 s, 68 packets that hold a picture."""
+    import av
+
+    with av.open(str(dropped_frames_avi.path)) as container:
+        stream = container.streams.video[0]
+        assert container.format.name == "avi" and stream.codec_context.name == "mjpeg"
+        assert stream.frames == 444
+        assert float(stream.duration * stream.time_base) == pytest.approx(29.5)
+        sizes = [packet.size for packet in container.demux(stream)]
+    assert sum(1 for size in sizes if size) == 68  # the 376 empty chunks are dropped frames
+    with av.open(str(dropped_frames_avi.path)) as container:
+        stamps = [float(frame.time) for frame in container.decode(video=0)]
+    assert len(stamps) == 68 and stamps[-1] == pytest.approx(29.43, abs=0.01)
+    gaps = np.diff(stamps)
+    assert gaps.min() > 0.39 and gaps.max() < 0.47  # spread evenly, ~0.43 s apart
+
+
+@pytest.mark.parametrize("backend", ["pyav", "opencv"])
+def test_dropped_frames_counted_in_the_header_are_not_a_partial_read(
+    dropped_frames_avi: WrittenVideo, backend: Backend
+) -> None:
+    with open_video(dropped_frames_avi.path, SamplingParams(fps=1.0, backend=backend)) as reader:
+        assert reader.info.frame_count == 444
+        frames = list(reader.frames())
+        assert not reader.partial, reader.warnings
+        assert reader.warnings == []
+    expected = expected_indices(dropped_frames_avi.pts_seconds, fps=1.0)
+    assert len(expected) == 30  # a sample for every second of the 29.5 s
+    assert [f.index for f in frames] == expected
+    for f in frames:
+        assert f.timestamp == pytest.approx(dropped_frames_avi.pts_seconds[f.index], abs=1e-3)
+
+
+@pytest.mark.parametrize("backend", ["pyav", "opencv"])
+def test_a_cut_off_capture_avi_is_partial(
+    tmp_path: Path, dropped_frames_avi: WrittenVideo, backend: Backend
+) -> None:
+    cut = write_truncated(dropped_frames_avi.path, tmp_path / f"cut-{backend}.avi", 0.5)
+    with open_video(cut, SamplingParams(fps=1.0, backend=backend)) as reader:
+        frames = list(reader.frames())
+        assert reader.partial
+        assert any("of its 29.500 s (file truncated?)" in w for w in reader.warnings), reader.warnings
+    assert 10 <= len(frames) <= 16
+
+
+@pytest.mark.parametrize("mode", ["exact", "keyframes"])
+def test_complete_videos_are_never_partial(
+    mode: str,
+    clip_5s: WrittenVideo,
+    vfr_clip: WrittenVideo,
+    vfr_mkv: WrittenVideo,
+    bframe_clip: WrittenVideo,
+    odd_clip: WrittenVideo,
+    long_clip: WrittenVideo,
+) -> None:
+    for clip in (clip_5s, vfr_clip, vfr_mkv, bframe_clip, odd_clip, long_clip):
+        for backend in ("pyav", "opencv") if mode == "exact" else ("pyav",):
+            params = SamplingParams(fps=3.0, mode=mode, backend=backend)  # type: ignore[arg-type]
+            with open_video(clip.path, params) as reader:
+                assert list(reader.frames())
+                assert not reader.partial, (clip.path.name, backend, reader.warnings)
+
+
 def test_nothing_decodable_is_a_video_error(tmp_path: Path, clip_5s: WrittenVideo) -> None:
     cut = write_truncated(clip_5s.path, tmp_path / "stub.mp4", 0.03)
     with open_video(cut, SamplingParams()) as reader, pytest.raises(VideoError, match="no frame"):

@@ -191,6 +191,7 @@ def test_short_form_keeps_the_job_level_figures() -> None:
         "frames_sampled": 5,
         "detections_total": 7,
         "counts_per_class": {"person": 6, "car": 1},
+        "unique_objects_per_class": None,
         "model": "maskrcnn",
         "random_weights": True,
         "partial": True,

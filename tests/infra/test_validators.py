@@ -8,10 +8,45 @@ from pathlib import Path
 
 import pytest
 
-from stacks.nag import MIN_REASON_LENGTH
+from stacks.nag import GUARD_PLUGIN, MIN_REASON_LENGTH, control_tower_validator
 from tests.infra.synth import REPO_ROOT, Synthesized
 
 ACKNOWLEDGED = "aws:cdk:acknowledged-rules"
+ACKNOWLEDGED_KINDS = ("AwsSolutions-", "@aws-cdk/", "CloudFormation-Validate::")
+# Every Control Tower rule reelsight is an exception to, and where; the reasons are in the constructs.
+GUARD_EXCEPTIONS = {
+    "/ReelsightApi/Api/Instance": {
+        "ec2_instance_no_public_ip_check",
+        "ec2_instance_nitro_encryption_in_transit_check",
+        "ec2_launch_template_monitoring_enabled_check",
+    },
+    "/ReelsightData/Buckets/AccessLogs": {
+        "s3_bucket_object_lock_enabled_check",
+        "s3_event_notifications_enabled_check",
+        "s3_bucket_logging_enabled_check",
+        "s3_bucket_default_encryption_kms_check",
+    },
+    "/ReelsightData/Buckets/Input": {
+        "s3_bucket_object_lock_enabled_check",
+        "s3_event_notifications_enabled_check",
+    },
+    "/ReelsightData/Buckets/Results": {
+        "s3_bucket_object_lock_enabled_check",
+        "s3_event_notifications_enabled_check",
+    },
+    "/ReelsightData/Uploads/DeadLetterQueue": {"sqs_dlq_check"},
+    "/ReelsightNetwork/Network/FlowLogs": {"cloudwatch_log_group_encrypted_check"},
+    "/ReelsightPipeline/Functions/Dispatcher/Default": {"lambda_inside_vpc_check"},
+    "/ReelsightPipeline/Functions/Dispatcher/Logs": {"cloudwatch_log_group_encrypted_check"},
+    "/ReelsightPipeline/Functions/Default/Results": {"lambda_inside_vpc_check"},
+    "/ReelsightPipeline/Functions/Default/ResultsLogs": {"cloudwatch_log_group_encrypted_check"},
+    "/ReelsightPipeline/Functions/Default/ResultsQueue": {"sqs_queue_encrypted_check"},
+    "/ReelsightPipeline/Functions/Default/ResultsDeadLetterQueue": {
+        "sqs_dlq_check",
+        "sqs_queue_encrypted_check",
+    },
+    "/ReelsightData/BucketNotificationsHandler050a0587b7544547bf325f094a3db834": {"lambda_inside_vpc_check"},
+}
 CHECKOV = REPO_ROOT / ".venv-checkov" / "bin" / "checkov"
 CFN_LINT = REPO_ROOT / ".venv" / "bin" / "cfn-lint"
 
@@ -35,9 +70,7 @@ def test_cdk_nag_passes_with_reasoned_acknowledgments(synthesized: Synthesized) 
     assert len(acks) >= 20
     for where, reason in acks.items():
         assert len(reason.strip()) >= MIN_REASON_LENGTH, where
-        assert any(kind in where for kind in ("AwsSolutions-", "@aws-cdk/", "CloudFormation-Validate::")), (
-            where
-        )
+        assert any(kind in where for kind in (*ACKNOWLEDGED_KINDS, GUARD_PLUGIN)), where
 
 
 def test_cdk_nag_rejects_an_unacknowledged_finding(tmp_path: Path) -> None:
@@ -51,6 +84,35 @@ def test_cdk_nag_rejects_an_unacknowledged_finding(tmp_path: Path) -> None:
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     with pytest.raises(Exception, match="AwsSolutions-S1|AwsSolutions-S10|Validation failed"):
         app.synth()
+
+
+def test_cfn_guard_control_tower_rules_pass_with_listed_exceptions(synthesized: Synthesized) -> None:
+    # The session fixture synthesized with the cfn-guard plugin registered (app.py), which raises on findings.
+    report = json.loads((synthesized.outdir / "validation-report.json").read_text())
+    (guard,) = [p for p in report["pluginReports"] if p["pluginName"] == GUARD_PLUGIN]
+    assert guard["conclusion"] == "success" and guard["violations"] == []
+    exceptions: dict[str, set[str]] = {}
+    for where, reason in acknowledgments(synthesized).items():
+        path, rule = where.split(" ", 1)
+        if rule.startswith(f"{GUARD_PLUGIN}::"):
+            assert len(reason.strip()) >= MIN_REASON_LENGTH, where
+            exceptions.setdefault(path, set()).add(rule.removeprefix(f"{GUARD_PLUGIN}::"))
+    assert exceptions == GUARD_EXCEPTIONS
+
+
+def test_cfn_guard_rejects_an_unacknowledged_finding(tmp_path: Path) -> None:
+    import aws_cdk as cdk
+    from aws_cdk import aws_sqs as sqs
+
+    app = cdk.App(outdir=str(tmp_path))
+    stack = cdk.Stack(app, "Probe")
+    sqs.Queue(stack, "NoDeadLetterQueue", encryption=sqs.QueueEncryption.SQS_MANAGED)
+    cdk.Validations.of(app).add_plugins(control_tower_validator())
+    with pytest.raises(Exception, match=r"CT\.SQS\.PR\.1"):
+        app.synth()
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    rules = {v["ruleName"] for p in report["pluginReports"] for v in p["violations"]}
+    assert "sqs_dlq_check" in rules
 
 
 def test_cfn_lint_reports_no_findings(templates_dir: Path) -> None:

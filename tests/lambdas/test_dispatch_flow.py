@@ -267,7 +267,17 @@ def test_processing_route(
 
 @pytest.mark.parametrize(
     ("metadata", "named"),
-    [({"fps": "abc"}, "fps"), ({"model": "nosuchmodel"}, "nosuchmodel"), ({"route": "sideways"}, "route")],
+    [
+        ({"fps": "abc"}, "fps"),
+        ({"model": "nosuchmodel"}, "nosuchmodel"),
+        ({"route": "sideways"}, "route"),
+        # Numeric extremes: each is refused with its range, before anything computes with it.
+        ({"fps": "1e308"}, "fps must be a number from 0.00001 to 1000 samples per second, got '1e308'"),
+        ({"every-seconds": "nan"}, "every_seconds must be a number from 0.001 to 100000 seconds"),
+        ({"start": "-inf"}, "start must be a number from 0 to 10000000 seconds"),
+        ({"max-frames": "9" * 30}, "max_frames must be an integer from 1 to 10000000 frames"),
+        ({"batch-size": "1e3"}, "batch_size must be an integer from 1 to 1024 frames"),
+    ],
 )
 def test_invalid_metadata_fails_the_job_and_notifies_without_retry(
     stack: Stack, metadata: dict, named: str
@@ -295,6 +305,7 @@ def test_invalid_metadata_fails_the_job_and_notifies_without_retry(
     assert note["Subject"].startswith("reelsight FAILED: bad params.mp4")
     assert note["Message"]["status"] == "FAILED" and named in note["Message"]["reason"]
     assert note["Message"]["source"] == f"s3://{stack.input_bucket}/{key}"
+    assert "/tmp" not in job["reason"] and "Traceback" not in job["reason"]
 
 
 def test_missing_object_is_a_failed_job_not_a_retry(stack: Stack) -> None:
@@ -405,3 +416,27 @@ def test_an_upload_that_is_not_a_video_is_rejected_once_with_a_notification(stac
     assert note["MessageAttributes"]["status"]["Value"] == "REJECTED"
     assert note["Message"]["status"] == "REJECTED" and note["Message"]["reason"] == job["reason"]
     assert note["Message"]["source"] == job["source"]
+
+
+def test_the_worker_names_the_video_by_its_real_key(stack: Stack) -> None:
+    """Keys holding ``%20``, ``+`` and spaces reach the worker's summary as the keys they are."""
+    from reelsight.params import RunOptions
+    from reelsight.worker import handler
+
+    _notify_uploads(stack)
+    stack.receive_all(stack.upload_queue_url, expect=1, wait=5)
+    keys = ["incoming/c%20literal.mp4", "incoming/a+b c.mp4", "incoming/d %2B+e%25.mov"]
+    for key in keys:
+        _put(stack, key)
+    messages = _receive_uploads(stack, len(keys))
+
+    assert lambda_handler(sqs_event(messages), FakeContext()) == {"batchItemFailures": []}
+
+    loaded = handler.LoadedModel(predictor=None, options=RunOptions(model="maskrcnn"), source="random")
+    calls = {call["InputLocation"]: call for call in stack.calls["InvokeEndpointAsync"]}
+    for key in keys:
+        uri = f"s3://{stack.input_bucket}/{key}"
+        attributes = calls[uri]["CustomAttributes"]
+        assert attributes.isascii() and " " not in attributes  # what SageMaker accepts
+        request = handler.request_options(loaded, attributes, calls[uri]["InferenceId"])
+        assert request.video_uri == uri, attributes

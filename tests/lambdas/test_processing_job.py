@@ -170,6 +170,7 @@ def _definition_from_python(templates: list[Path]) -> ProcessingJobDefinition:
         security_group_ids=(resolver.get_att(group.stack, group.logical_id, "GroupId"),),
         api_url=api_url(config.api),
         api_token_secret_arn=plan.outputs["ApiTokenSecretArn"],
+        api_certificate_parameter=plan.outputs["ApiCertificateParameter"],
     )
 
 

@@ -122,11 +122,13 @@ def test_invoke_async_rest_shape_and_success(rig: Rig, worker: FakeWorker) -> No
         assert note["requestParameters"]["endpointName"] == ENDPOINT
         assert note["responseParameters"]["outputLocation"] == answer["OutputLocation"]
         body = json.loads(rig.read(answer["OutputLocation"]))
+        # A direct invocation: the worker is also told the input, the notification keeps the caller's.
         assert body == {
             "received_bytes": 1000,
             "inference_id": "job-0001",
-            "custom_attributes": "fps=2,model=fasterrcnn",
+            "custom_attributes": f"fps=2,model=fasterrcnn,video_uri={source}",
         }
+        assert note["requestParameters"]["customAttributes"] == "fps=2,model=fasterrcnn"
         assert worker.calls[0]["headers"]["Content-Type"] == "video/mp4"
         assert rig.notifications("error", 1, timeout=1) == []
         assert endpoint.stats()["invocations_by_input"] == {source: 1}
@@ -251,9 +253,9 @@ def test_expired_request_is_reported_not_run(rig: Rig, worker: FakeWorker) -> No
             timeout=60,
             output_location=f"s3://{rig.bucket}/jobs/output/old.out",
             failure_location=f"s3://{rig.bucket}/jobs/failure/old-error.out",
-            enqueued_at=time.monotonic() - 61,
+            enqueued_at=time.time() - 61,
         )
-        endpoint._queue.put(old)
+        endpoint.enqueue(old)
         [note] = rig.notifications("error", 1)
         assert note["inferenceId"] == "old"
         assert "expired" in note["failureReason"]

@@ -28,7 +28,7 @@ from reelsight.local.supervisor import stop_stack
 from reelsight.testing.videos import write_not_a_video, write_video
 
 pytestmark = pytest.mark.slow
-TERMINAL = frozenset({"SUCCEEDED", "FAILED"})
+TERMINAL = frozenset({"SUCCEEDED", "FAILED", "PARTIAL"})
 
 
 @dataclass
@@ -202,8 +202,21 @@ def test_three_uploads_two_succeed_one_fails(stack: Stack, tmp_path: Path) -> No
     assert job_broken["job_id"] in status.stdout and "FAILED" in status.stdout
 
 
-def s3_event_body(bucket: str, key: str, etag: str, size: int) -> str:
-    """An S3 ObjectCreated notification as S3 (here moto) sends it to the upload queue."""
+def test_a_key_with_percent_plus_and_space_is_recorded_as_it_is(stack: Stack, tmp_path: Path) -> None:
+    clip = write_video(tmp_path / "c%20literal a+b.mp4", seconds=1, fps=10, width=160, height=120, gop=10)
+    sub = stack.client.upload(clip.path, {"max-frames": "1"})
+    job = wait_terminal(stack.client, [sub], timeout=180)[sub.key]
+    uri = f"s3://{sub.bucket}/{sub.key}"
+    assert job["status"] == "SUCCEEDED", job
+    assert (job["key"], job["source"]) == (sub.key, uri)
+    stack.client.fetch(job["job_id"], tmp_path / "fetched")
+    summary = json.loads((tmp_path / "fetched" / "summary.json").read_text())
+    assert summary["video"]["uri"] == uri and uri.endswith("/c%20literal a+b.mp4")
+
+
+def s3_event_body(bucket: str, key: str, etag: str, size: int, version_id: str | None) -> str:
+    """An S3 ObjectCreated notification as S3 sends it to the upload queue (the input bucket is
+    versioned, so a delivery of the same write carries the same version id)."""
     record = {
         "eventVersion": "2.1",
         "eventSource": "aws:s3",
@@ -213,7 +226,7 @@ def s3_event_body(bucket: str, key: str, etag: str, size: int) -> str:
         "s3": {
             "s3SchemaVersion": "1.0",
             "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
-            "object": {"key": quote_plus(key), "size": size, "eTag": etag},
+            "object": {"key": quote_plus(key), "size": size, "eTag": etag, "versionId": version_id},
         },
     }
     return json.dumps({"Records": [record]})
@@ -232,9 +245,10 @@ def test_burst_of_50_with_duplicate_delivery_and_worker_kill(stack: Stack, tmp_p
 
     # S3 delivers at least once: the first upload's notification arrives a second time.
     first = submissions[0]
+    assert first.version_id, "the local input bucket is versioned, as the deployed one"
     stack.aws("sqs").send_message(
         QueueUrl=stack.queue_url("upload-queue"),
-        MessageBody=s3_event_body(first.bucket, first.key, first.etag, first.size),
+        MessageBody=s3_event_body(first.bucket, first.key, first.etag, first.size, first.version_id),
     )
 
     # Kill the worker once, mid-run; the supervisor restarts it.
@@ -246,9 +260,11 @@ def test_burst_of_50_with_duplicate_delivery_and_worker_kill(stack: Stack, tmp_p
 
     jobs = wait_terminal(stack.client, submissions, timeout=420)
     statuses = [j["status"] for j in jobs.values()]
-    failed = [j for j in jobs.values() if j["status"] == "FAILED"]
+    # Only what the worker held when it died may fail (PARTIAL when it had written result parts),
+    # each with its reason.
+    failed = [j for j in jobs.values() if j["status"] in ("FAILED", "PARTIAL")]
     assert len(jobs) == 50 and set(statuses) <= TERMINAL
-    for job in failed:  # only what the worker held when it died may fail, each with its reason
+    for job in failed:
         assert "stopped during the invocation" in job.get("reason", ""), job
     assert len(failed) <= 2  # MaxConcurrentInvocationsPerInstance
 
@@ -307,6 +323,45 @@ def test_every_upload_under_the_prefix_is_accounted_for(stack: Stack, tmp_path: 
     assert submissions[3].source not in by_input
     for role in ("upload-dead-letter-queue", "results-dead-letter-queue"):
         assert stack.queue_depth(role) == 0
+
+
+def test_a_tracked_job_writes_tracks_consistent_with_its_frames(stack: Stack, tmp_path: Path) -> None:
+    """track=true through the whole flow: the dispatcher adds tracking's rate, the worker tracks and
+    uploads tracks.jsonl, the job record and the notification carry the unique objects per class.
+    (The stack's model has random weights: how well it tracks is tests/core/test_tracking_quality.py's.)"""
+    from reelsight.contract.options import TRACK_FPS
+    from reelsight.contract.tracks import read_tracks_jsonl, unique_objects_per_class
+    from reelsight.results import read_frames_jsonl
+    from reelsight.tracking import tracks_from_frames
+
+    notifications = subscribe_results(stack)
+    clip = write_video(tmp_path / "tracked.mp4", seconds=1, fps=10, width=160, height=120, gop=10)
+    tracked = stack.client.upload(clip.path, {"track": "true", "max-frames": "6"})
+    semantic = stack.client.upload(clip.path, {"track": "true", "model": "deeplabv3_resnet50"})
+    jobs = wait_terminal(stack.client, [tracked, semantic], timeout=180)
+    job, refused = jobs[tracked.key], jobs[semantic.key]
+    assert job["status"] == "SUCCEEDED", job
+    assert job["params"] == {"track": "true", "max_frames": "6", "fps": "10"}
+    assert refused["status"] == "FAILED" and "track needs a model that outputs boxes" in refused["reason"]
+
+    out = tmp_path / "fetched"
+    stack.client.fetch(job["job_id"], out)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["params"]["track"] is True and summary["params"]["sampling"]["fps"] == TRACK_FPS
+    assert summary["artifacts"]["tracks"].endswith(f"/jobs/{job['job_id']}/artifacts/tracks.jsonl")
+    frames = list(read_frames_jsonl(out / "frames.jsonl"))
+    assert len(frames) == 6
+    for frame in frames:
+        assert frame.detections is not None and frame.detections.track_ids is not None
+        assert len(frame.detections.track_ids) == len(frame.detections)
+    tracks = list(read_tracks_jsonl(out / "tracks.jsonl"))
+    assert [t.to_json() for t in tracks] == [t.to_json() for t in tracks_from_frames(frames)]
+    unique = unique_objects_per_class(tracks)
+    assert summary["unique_objects_per_class"] == unique == job["summary"]["unique_objects_per_class"]
+
+    by_job = {m["job_id"]: m for m in drain(stack, notifications, 2)}
+    assert by_job[job["job_id"]]["summary"]["unique_objects_per_class"] == unique
+    assert by_job[refused["job_id"]]["status"] == "FAILED"
 
 
 def test_down_leaves_no_process_behind(stack: Stack) -> None:

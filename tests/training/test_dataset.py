@@ -151,3 +151,46 @@ def test_unknown_class_and_empty_selection(cub_dir: Path, coco_file: Path, tmp_p
     with pytest.raises(ParamError, match="not a COCO detection file"):
         read_coco(cub_dir / "images.txt")
     assert len(CUB_CLASSES) == 3
+
+
+def _write_cub_split(cub_dir: Path, train_ids: set[int]) -> None:
+    lines = [f"{i} {1 if i in train_ids else 0}" for i in range(1, len(CUB_IMAGES) + 1)]
+    (cub_dir / "train_test_split.txt").write_text("\n".join(lines) + "\n")
+
+
+def test_cub_own_split_is_honoured(cub_dir: Path, tmp_path: Path, capsys):
+    _write_cub_split(cub_dir, train_ids={1, 3, 5})
+    dataset = read_cub(cub_dir)
+    assert dataset.has_own_split
+    built = build(dataset, tmp_path / "own", val_fraction=0.5, seed=9, recordio=False)
+    assert [r.path for r in read_lst(built.train_lst)] == [
+        "001.Sparrow/a.jpg",
+        "002.Jay/c.jpg",
+        "003.Finch/e.jpg",
+    ]
+    assert [r.path for r in read_lst(built.val_lst)] == [
+        "001.Sparrow/b.jpg",
+        "002.Jay/d.jpg",
+        "003.Finch/f.jpg",
+    ]
+
+    out = tmp_path / "cli"
+    assert main(["dataset", "--cub", str(cub_dir), "--out", str(out), "--no-recordio"]) == 0
+    assert "3 train + 3 validation images (the dataset's own split)" in capsys.readouterr().out
+
+    random_built = build(
+        dataset, tmp_path / "random", val_fraction=0.2, seed=0, recordio=False, random_split=True
+    )
+    assert (random_built.train_count, random_built.val_count) == (5, 1)
+
+
+def test_cub_own_split_problems_are_named(cub_dir: Path, tmp_path: Path, capsys):
+    _write_cub_split(cub_dir, train_ids={1, 2})  # only sparrows train
+    with pytest.raises(ParamError, match="no training image.*--random-split"):
+        build(read_cub(cub_dir, classes=["002.Jay"]), tmp_path / "o", recordio=False)
+    (cub_dir / "train_test_split.txt").write_text("1 1\n2 0\n")
+    with pytest.raises(ParamError, match=r"train_test_split.txt: no line for image id 3 \(4 image"):
+        read_cub(cub_dir)
+    (cub_dir / "train_test_split.txt").write_text("1 yes\n")
+    assert main(["dataset", "--cub", str(cub_dir), "--out", str(tmp_path / "o")]) == 2
+    assert "expected 'image_id 1|0'" in capsys.readouterr().err

@@ -85,6 +85,22 @@ def start_serve(env: dict[str, str], log_path: Path, *, timeout: float = 180.0) 
     raise TimeoutError(f"reelsight serve did not become ready:\n{server.log()[-3000:]}")
 
 
+def temp_leftovers(temp_root: Path, pid: int) -> list[str]:
+    """What a running worker has under its temp root besides its own directory, its lock and
+    process-wide caches (torch's compile cache): left-over invocations and model archives."""
+    left = []
+    for path in temp_root.iterdir():
+        if not path.name.startswith(f"reelsight-serve-{pid}-"):
+            left.append(path.name)
+            continue
+        left += [
+            f"{path.name}/{p.name}"
+            for p in path.iterdir()
+            if p.name.startswith(("invocation-", "reelsight-"))
+        ]
+    return sorted(left)
+
+
 @dataclass
 class Recorded:
     path: str

@@ -16,6 +16,7 @@ import httpx
 import psutil
 import pytest
 
+from reelsight.contract.summary import SCHEMA_VERSION
 from reelsight.testing.moto_server import MotoServer
 from reelsight.testing.videos import (
     WrittenVideo,
@@ -26,7 +27,7 @@ from reelsight.testing.videos import (
     write_video,
 )
 
-from .conftest import ServeProcess, start_serve
+from .conftest import ServeProcess, start_serve, temp_leftovers
 
 BUCKET = "worker-artifacts"
 TIMEOUT = httpx.Timeout(600.0, connect=10.0)
@@ -48,8 +49,7 @@ class Served:
         )
 
     def tmp_is_empty(self) -> bool:
-        left = sorted(p.name for p in self.tmp.iterdir())
-        assert left == [], f"left in TMPDIR: {left}"
+        assert temp_leftovers(self.tmp, self.server.proc.pid) == []
         return True
 
 
@@ -111,7 +111,7 @@ def test_good_video_answers_the_summary_and_uploads_the_frames(served: Served, c
     assert answer.headers["X-Reelsight-Job-Id"] == "t-good"
     summary = answer.json()  # the body is summary.json; the frames are in frames.jsonl only
     assert "frames" not in summary and "summary" not in summary
-    assert summary["schema_version"] == "1.0"
+    assert summary["schema_version"] == SCHEMA_VERSION
     assert summary["status"] == "ok" and summary["frames_sampled"] == 4
     assert summary["model"]["name"] == "ssdlite" and summary["model"]["random_weights"] is True
     assert summary["params"]["sampling"]["fps"] == 2.0  # the custom attribute won over REELSIGHT_FPS=1
@@ -132,6 +132,20 @@ def test_good_video_answers_the_summary_and_uploads_the_frames(served: Served, c
     assert [f["timestamp"] for f in frames] == pytest.approx([0.0, 0.5, 1.0, 1.5], abs=0.034)
     assert all(f["width"] == 320 and f["height"] == 240 and f["detections"] is not None for f in frames)
     assert served.tmp_is_empty()
+
+
+def test_the_summary_names_the_video_by_its_real_key(served: Served, clip_5s: WrittenVideo) -> None:
+    """The dispatcher's custom attributes for a key holding ``%20``, ``+`` and a space."""
+    from lambdas.dispatch.routing import custom_attributes
+
+    uri = "s3://in/incoming/c%20literal a+b.mp4"
+    attributes = custom_attributes("t-uri", {"max_frames": "1"}, video_uri=uri)
+    assert "c%2520literal%20a%2Bb.mp4" in attributes  # encoded to travel, decoded by the worker
+    answer = served.post(clip_5s.path, attributes)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["video"]["uri"] == uri
+    stored = served.s3.get_object(Bucket=BUCKET, Key="jobs/t-uri/artifacts/summary.json")["Body"].read()
+    assert json.loads(stored)["video"]["uri"] == uri
 
 
 def test_inference_id_names_the_job_and_chunked_bodies_work(served: Served, clip_5s: WrittenVideo) -> None:
@@ -172,6 +186,9 @@ def test_broken_videos_get_json_errors(
     assert answer.status_code == status, answer.text
     error = answer.json()["error"]
     assert error["type"] == error_type and error["message"]
+    # No path of the worker's temporary directory reaches the client, only the log.
+    assert str(served.tmp) not in answer.text and "invocation-" not in answer.text, answer.text
+    assert "input." not in answer.text and "/tmp/" not in answer.text, answer.text
     assert served.tmp_is_empty()
 
 
@@ -191,6 +208,11 @@ def test_truncated_video_is_a_partial_result(served: Served, broken: dict[str, P
         ({"X-Amzn-SageMaker-Custom-Attributes": "model=maskrcnn"}, 400, "one model per endpoint"),
         ({"X-Amzn-SageMaker-Custom-Attributes": "score_threshold=0.1"}, 400, "score_threshold"),
         ({"X-Amzn-SageMaker-Custom-Attributes": "colour=red"}, 400, "unknown parameter"),
+        # Numeric extremes are refused with their range, never an internal error.
+        ({"X-Amzn-SageMaker-Custom-Attributes": "fps=1e308"}, 400, "fps must be a number from 0.00001"),
+        ({"X-Amzn-SageMaker-Custom-Attributes": "every_seconds=1e-308"}, 400, "from 0.001 to 100000 seconds"),
+        ({"X-Amzn-SageMaker-Custom-Attributes": "end=nan"}, 400, "end must be a number from 0 to 10000000"),
+        ({"X-Amzn-SageMaker-Custom-Attributes": "max_frames=" + "9" * 500}, 400, "from 1 to 10000000 frames"),
         ({"Content-Type": "application/json"}, 415, "application/json"),
     ],
 )

@@ -15,7 +15,7 @@ import pytest
 from reelsight.testing.moto_server import free_port
 from reelsight.testing.videos import WrittenVideo
 
-from .conftest import child_env, start_serve
+from .conftest import child_env, start_serve, temp_leftovers
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -39,9 +39,17 @@ def test_model_tar_gz_is_loaded_and_names_the_model(tmp_path: Path, clip_5s: Wri
         _add(tar, "model.pth", state.getvalue())
         _add(tar, "config.json", json.dumps({"model": "ssdlite"}).encode())
     # REELSIGHT_MODEL says maskrcnn, but the archive's config.json names the model it holds.
-    env = {"REELSIGHT_MODEL_DIR": str(model_dir), "REELSIGHT_WEIGHTS": "", "REELSIGHT_MODEL": "maskrcnn"}
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {
+        "REELSIGHT_MODEL_DIR": str(model_dir),
+        "REELSIGHT_WEIGHTS": "",
+        "REELSIGHT_MODEL": "maskrcnn",
+        "TMPDIR": str(tmp),
+    }
     server = start_serve(env, tmp_path / "serve.log")
     try:
+        assert temp_leftovers(tmp, server.proc.pid) == []  # the unpacked archive is gone once loaded
         assert httpx.get(f"{server.url}/ping").json() == {"status": "ok", "model": "ssdlite"}
         answer = httpx.post(
             f"{server.url}/invocations",
@@ -53,8 +61,10 @@ def test_model_tar_gz_is_loaded_and_names_the_model(tmp_path: Path, clip_5s: Wri
         model = answer.json()["model"]
         assert model["name"] == "ssdlite" and model["weights_source"] == "checkpoint"
         assert model["random_weights"] is False
+        assert temp_leftovers(tmp, server.proc.pid) == []
     finally:
         assert server.stop() == 0  # SIGTERM is a clean shutdown
+    assert list(tmp.iterdir()) == []  # the worker's own directory went with it
 
 
 @pytest.mark.slow

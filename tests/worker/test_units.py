@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import tarfile
+import tempfile
 import threading
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -85,42 +88,36 @@ def test_content_type_check() -> None:
         handler.check_content_type("application/json")
 
 
-def _chunked(data: bytes, size: int) -> bytes:
-    out = b""
+async def _pieces(data: bytes, size: int) -> AsyncIterator[bytes]:
+    """The body as the HTTP server hands it over: decoded pieces of ``size`` bytes."""
     for i in range(0, len(data), size):
-        piece = data[i : i + size]
-        out += f"{len(piece):x}\r\n".encode() + piece + b"\r\n"
-    return out + b"0\r\n\r\n"
+        yield data[i : i + size]
+
+
+def _input(data: bytes, size: int, work_dir: Path, **kwargs: Any) -> Path:
+    arguments: dict[str, Any] = {"content_length": len(data), "chunked": False, "content_type": "video/mp4"}
+    arguments.update(kwargs)
+    return asyncio.run(
+        handler.input_fn(
+            _pieces(data, size), work_dir=work_dir, max_bytes=arguments.pop("max_bytes", 10**7), **arguments
+        )
+    )
 
 
 def test_input_fn_streams_fixed_and_chunked_bodies(tmp_path: Path) -> None:
     data = bytes(range(256)) * 5000
-    fixed = handler.input_fn(
-        io.BytesIO(data),
-        content_length=len(data),
-        chunked=False,
-        content_type="video/mp4",
-        work_dir=tmp_path,
-        max_bytes=10**7,
-    )
+    fixed = _input(data, 65536, tmp_path)
     assert fixed.read_bytes() == data and fixed.suffix == ".mp4"
     (tmp_path / "c").mkdir()
-    chunked = handler.input_fn(
-        io.BytesIO(_chunked(data, 70001)),
-        content_length=None,
-        chunked=True,
-        content_type=None,
-        work_dir=tmp_path / "c",
-        max_bytes=10**7,
-    )
-    assert chunked.read_bytes() == data
+    chunked = _input(data, 70001, tmp_path / "c", content_length=None, chunked=True, content_type=None)
+    assert chunked.read_bytes() == data and chunked.suffix == ".bin"
 
 
 @pytest.mark.parametrize(
     ("body", "length", "chunked", "error", "status"),
     [
         (b"x" * 100, 100, False, handler.PayloadTooLarge, 413),
-        (_chunked(b"x" * 100, 30), None, True, handler.PayloadTooLarge, 413),
+        (b"x" * 100, None, True, handler.PayloadTooLarge, 413),
         (b"x" * 10, 20, False, handler.RequestError, 400),
         (b"", None, False, handler.LengthRequired, 411),
         (b"", 0, False, VideoError, 422),
@@ -130,15 +127,32 @@ def test_input_fn_rejects(
     tmp_path: Path, body: bytes, length: int | None, chunked: bool, error: type, status: int
 ) -> None:
     with pytest.raises(error) as info:
-        handler.input_fn(
-            io.BytesIO(body),
-            content_length=length,
-            chunked=chunked,
-            content_type=None,
-            work_dir=tmp_path,
-            max_bytes=50,
-        )
+        _input(body, 30, tmp_path, content_length=length, chunked=chunked, content_type=None, max_bytes=50)
     assert handler.http_status_of(info.value) == status
+
+
+def test_input_fn_stops_a_chunked_body_at_the_bound(tmp_path: Path) -> None:
+    sent = 0
+
+    async def endless() -> AsyncIterator[bytes]:
+        nonlocal sent
+        while True:
+            sent += 4096
+            yield b"x" * 4096
+
+    with pytest.raises(handler.PayloadTooLarge):
+        asyncio.run(
+            handler.input_fn(
+                endless(),
+                content_length=None,
+                chunked=True,
+                content_type=None,
+                work_dir=tmp_path,
+                max_bytes=10**5,
+            )
+        )
+    assert sent <= 10**5 + 4096  # read no further than the bound
+    assert (tmp_path / "input.bin").stat().st_size <= 10**5
 
 
 # --- request options ---------------------------------------------------------------------------------------
@@ -442,3 +456,33 @@ def test_processing_fits_frames_for_models_that_do_not_resize_themselves(tmp_pat
     assert chosen.resize == "none"
     mxnet = sampling(**{envvars.MODEL: "deeplab_resnet101_citys"})
     assert mxnet.resize == "none"
+
+
+# --- serve's settings --------------------------------------------------------------------------------------
+
+
+def test_serve_limits_come_from_the_environment(tmp_path: Path) -> None:
+    from reelsight import envvars
+    from reelsight.worker.config import ServeConfig
+
+    defaults = ServeConfig.from_env({})
+    assert (defaults.read_timeout, defaults.body_timeout, defaults.max_connections) == (30.0, 900.0, 64)
+    assert defaults.shutdown_grace == 30.0 and defaults.temp_root == Path(tempfile.gettempdir())
+    config = ServeConfig.from_env(
+        {
+            envvars.READ_TIMEOUT_SECONDS: "2.5",
+            envvars.BODY_TIMEOUT_SECONDS: "60",
+            envvars.MAX_CONNECTIONS: "8",
+            envvars.SHUTDOWN_GRACE_SECONDS: "1",
+            envvars.TEMP_DIR: str(tmp_path),
+        }
+    )
+    assert (config.read_timeout, config.body_timeout, config.max_connections) == (2.5, 60.0, 8)
+    assert config.shutdown_grace == 1.0 and config.temp_root == tmp_path
+    for name, value in [
+        (envvars.READ_TIMEOUT_SECONDS, "0"),
+        (envvars.BODY_TIMEOUT_SECONDS, "nan"),
+        (envvars.MAX_CONNECTIONS, "1"),
+    ]:
+        with pytest.raises(ParamError, match=name):
+            ServeConfig.from_env({name: value})

@@ -1,25 +1,30 @@
-"""What the routers share: the per-app context, the bearer-token check and the documented errors."""
+"""What the routers share: the per-app context, the auth requirement and the documented errors.
+
+The check itself runs before the app, in the request gate (``reelsight.api.gate``,
+``reelsight.api.auth.Authenticator``); ``require_token`` reads its grant and declares the schemes in
+the OpenAPI description.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Any, cast
 
-from botocore.exceptions import BotoCoreError, ClientError
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Security
 from fastapi import Path as PathParam
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from reelsight.api import schemas
-from reelsight.api.auth import FailureLimiter, TokenSource, tokens_match
+from reelsight.api.auth import AUTH_STATE, REALM, FailureLimiter, Grant, TokenSource
+from reelsight.api.sessions import SESSION_COOKIE, SessionStore
 from reelsight.api.store import JobStore
-from reelsight.errors import ReelsightError
 
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
-REALM = 'Bearer realm="reelsight"'
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": schemas.ErrorBody, "description": "Missing or wrong bearer token."},
+    401: {"model": schemas.ErrorBody, "description": "Missing or wrong bearer token, or no valid session."},
+    408: {"model": schemas.ErrorBody, "description": "The request body did not arrive in time."},
+    413: {"model": schemas.ErrorBody, "description": "The request body is over the size limit."},
     429: {"model": schemas.ErrorBody, "description": "Too many failed attempts from this address."},
     502: {"model": schemas.ErrorBody, "description": "DynamoDB or S3 refused the request."},
     503: {"model": schemas.ErrorBody, "description": "The API token cannot be read."},
@@ -34,6 +39,11 @@ BAD_REQUEST: dict[int | str, dict[str, Any]] = {
 JobId = Annotated[str, PathParam(pattern=JOB_ID_PATTERN, description="The job id.")]
 
 bearer = HTTPBearer(auto_error=False, description="The API token.")
+session_cookie = APIKeyCookie(
+    name=SESSION_COOKIE,
+    auto_error=False,
+    description="The viewer's session (POST /v1/login); GET, HEAD and POST /v1/logout only.",
+)
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,7 @@ class ApiContext:
     store: JobStore
     tokens: TokenSource
     limiter: FailureLimiter
+    sessions: SessionStore
 
 
 def api_context(request: Request) -> ApiContext:
@@ -54,24 +65,15 @@ def job_store(request: Request) -> JobStore:
 
 
 def require_token(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> None:
-    context = api_context(request)
-    address = request.client.host if request.client else "unknown"
-    wait = context.limiter.retry_after(address)
-    if wait:
-        raise HTTPException(429, "too many failed attempts; try again later", {"Retry-After": str(wait)})
-    if credentials is None or not credentials.credentials:
+    request: Request,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
+    _session: Annotated[str | None, Security(session_cookie)],
+) -> Grant:
+    """The gate's grant; every /v1 request has one, or the gate answered already."""
+    grant = request.scope.get("state", {}).get(AUTH_STATE)
+    if not isinstance(grant, Grant):
         raise HTTPException(401, "missing bearer token", {"WWW-Authenticate": REALM})
-    try:
-        expected = context.tokens.get()
-    except (ClientError, BotoCoreError, ReelsightError) as exc:
-        raise HTTPException(503, f"the API token cannot be read: {exc}") from None
-    if not tokens_match(credentials.credentials, expected):
-        context.limiter.record_failure(address)
-        raise HTTPException(
-            401, "wrong bearer token", {"WWW-Authenticate": f'{REALM}, error="invalid_token"'}
-        )
+    return grant
 
 
 AUTHORIZED = [Depends(require_token)]

@@ -28,7 +28,8 @@ def uploads_router(video_suffixes: tuple[str, ...]) -> APIRouter:
 
 
 def _upload_metadata(request: schemas.UploadOptions) -> dict[str, str]:
-    """fps/model as S3 user metadata, checked the way the dispatcher will parse them."""
+    """fps/model/track as S3 user metadata, checked the way the dispatcher will parse them."""
+    from reelsight.contract.options import check_tracking, with_tracking_rate
     from reelsight.models.registry import get_spec
     from reelsight.params import RunOptions
 
@@ -41,6 +42,8 @@ def _upload_metadata(request: schemas.UploadOptions) -> dict[str, str]:
             get_spec(metadata["model"])
         except ReelsightError as exc:
             raise StoreError(400, str(exc)) from None
-    if metadata:
-        RunOptions().with_overrides(metadata).validate()  # ParamError -> 400
+    if request.track is not None:
+        metadata["track"] = "true" if request.track else "false"
+    if metadata:  # ParamError -> 400, also for tracking with a model that outputs no boxes
+        check_tracking(RunOptions().with_overrides(with_tracking_rate(metadata)).validate())
     return metadata

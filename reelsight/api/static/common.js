@@ -1,26 +1,11 @@
-// Shared by the viewer pages: the API token, authorized fetches, small DOM helpers.
+// Shared by the viewer pages: signing in, authorized fetches, small DOM helpers.
+//
+// The token is never kept by the page and never put in a URL: the sign-in form sends it once, in the
+// Authorization header of POST /v1/login, and the server answers with an HttpOnly session cookie
+// (scoped to /v1) that the browser sends with the page's data requests.
 
-const TOKEN_KEY = "reelsight.token";
-
-// A ?token= in the address is taken once, kept for this tab, and removed from the address bar
-// (so it does not stay in the history or get copied along with the link).
-export function takeTokenFromAddress() {
-  const url = new URL(window.location.href);
-  const token = url.searchParams.get("token");
-  if (token) {
-    sessionStorage.setItem(TOKEN_KEY, token);
-    url.searchParams.delete("token");
-    window.history.replaceState(null, "", url.pathname + url.search + url.hash);
-  }
-}
-
-export function getToken() {
-  return sessionStorage.getItem(TOKEN_KEY);
-}
-
-export function forgetToken() {
-  sessionStorage.removeItem(TOKEN_KEY);
-}
+const LOGIN_PATH = "/v1/login";
+const LOGOUT_PATH = "/v1/logout";
 
 export class AuthError extends Error {}
 
@@ -34,44 +19,71 @@ export async function apiLines(path) {
   return text.split("\n").filter((line) => line.trim()).map((line) => JSON.parse(line));
 }
 
-async function authorizedFetch(path) {
-  const token = getToken();
-  if (!token) throw new AuthError("no token");
-  const response = await fetch(path, { headers: { Authorization: `Bearer ${token}` } });
-  if (response.status === 401) {
-    forgetToken();
-    throw new AuthError("the token was refused");
+async function errorDetail(response) {
+  let detail = response.statusText;
+  try {
+    detail = (await response.json()).detail || detail;
+  } catch (_) {
+    // not JSON; keep the status text
   }
+  return typeof detail === "string" ? detail : JSON.stringify(detail);
+}
+
+async function authorizedFetch(path) {
+  const response = await fetch(path, { credentials: "same-origin" });
+  if (response.status === 401) throw new AuthError(await errorDetail(response));
   if (!response.ok) {
-    let detail = response.statusText;
-    try {
-      detail = (await response.json()).detail || detail;
-    } catch (_) {
-      // not JSON; keep the status text
-    }
-    const error = new Error(typeof detail === "string" ? detail : JSON.stringify(detail));
+    const error = new Error(await errorDetail(response));
     error.status = response.status;
     throw error;
   }
   return response;
 }
 
-// Shows the token form; resolves once a token was entered.
-export function askForToken(panel, message) {
+// Exchanges the token for the session cookie; resolves to an error message, or null when signed in.
+export async function signIn(token) {
+  const response = await fetch(LOGIN_PATH, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { Authorization: `Bearer ${token}` },
+  });
+  const detail = await errorDetail(response); // read every answer to its end
+  if (response.ok) return null;
+  if (response.status === 401) return "That token was refused.";
+  return detail;
+}
+
+export async function signOut() {
+  await (await fetch(LOGOUT_PATH, { method: "POST", credentials: "same-origin" })).text();
+}
+
+// What the sign-in form says after a 401: nothing the first time, else why it is back.
+export function signInMessage(error) {
+  return /session/.test(error.message) ? "Your session has ended; sign in again." : "";
+}
+
+// Shows the sign-in form; resolves once the server accepted a token.
+export function askToSignIn(panel, message) {
   panel.hidden = false;
   const form = panel.querySelector("form");
   const input = panel.querySelector("input");
-  panel.querySelector(".token-message").textContent = message || "";
+  const note = panel.querySelector(".token-message");
+  note.textContent = message || "";
   input.value = "";
   input.focus();
   return new Promise((resolve) => {
-    form.onsubmit = (event) => {
+    form.onsubmit = async (event) => {
       event.preventDefault();
       const token = input.value.trim();
       if (!token) return;
-      sessionStorage.setItem(TOKEN_KEY, token);
+      const problem = await signIn(token);
+      input.value = "";
+      if (problem) {
+        note.textContent = problem;
+        return;
+      }
       panel.hidden = true;
-      resolve(token);
+      resolve();
     };
   });
 }

@@ -1,10 +1,11 @@
 // One job: facts, the sampled frames with boxes, labels and masks drawn from its frames.jsonl,
 // a per-class timeline, the contact sheet, the preview and the downloads.
 import {
-  api, apiLines, askForToken, AuthError, classColor, el, forgetToken, formatBytes, formatSeconds, formatTime,
-  getToken, progressBar, sourceName, statusBadge, svg, takeTokenFromAddress,
+  api, apiLines, askToSignIn, AuthError, classColor, el, formatBytes, formatSeconds, formatTime,
+  progressBar, signInMessage, signOut, sourceName, statusBadge, svg,
 } from "./common.js";
 import { decodeRle } from "./rle.js";
+import { renderTracks } from "./tracks.js";
 
 const REFRESH_MS = 2000; // while the job is QUEUED or RUNNING: its record and the frames so far
 const MASK_MAX_WIDTH = 640; // masks are drawn into an overlay at most this wide
@@ -449,7 +450,7 @@ async function load() {
     job = await api(`/v1/jobs/${encodeURIComponent(jobId)}`);
   } catch (error) {
     if (error instanceof AuthError) {
-      await askForToken($("token-panel"), "The token was refused; enter it again.");
+      await askToSignIn($("token-panel"), signInMessage(error));
       return load();
     }
     $("job-message").textContent = error.status === 404 ? `No job with id ${jobId}.` : `Could not load the job: ${error.message}`;
@@ -463,6 +464,10 @@ async function load() {
     renderTimeline(state.run);
     select(state.selected);
     document.body.dataset.frames = String(state.frames.length);
+    if (state.loaded) {
+      await renderTracks({ jobId, run: state.run, frames: state.frames, select })
+        .catch((error) => { $("job-message").textContent = `Could not load the tracks: ${error.message}`; });
+    }
     if (state.loaded) document.body.dataset.rendered = "true";
   }
   document.body.dataset.ready = "true";
@@ -493,9 +498,8 @@ async function loadFrames(job) {
 }
 
 async function main() {
-  takeTokenFromAddress();
-  $("forget-token").addEventListener("click", () => {
-    forgetToken();
+  $("forget-token").addEventListener("click", async () => {
+    await signOut();
     window.location.reload();
   });
   $("prev-frame").addEventListener("click", () => select(state.selected - 1));
@@ -507,7 +511,6 @@ async function main() {
     if (event.key === "ArrowLeft") select(state.selected - 1);
     if (event.key === "ArrowRight") select(state.selected + 1);
   });
-  if (!getToken()) await askForToken($("token-panel"));
   await load();
 }
 

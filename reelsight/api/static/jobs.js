@@ -1,7 +1,7 @@
 // The job list: pages through /v1/jobs, newest first within each page.
 import {
-  api, askForToken, AuthError, el, forgetToken, formatTime, getToken, progressBar, sourceName,
-  statusBadge, takeTokenFromAddress,
+  api, askToSignIn, AuthError, el, formatTime, progressBar, signInMessage, signOut, sourceName,
+  statusBadge,
 } from "./common.js";
 
 const PAGE_SIZE = 50;
@@ -48,7 +48,7 @@ async function load({ append = false } = {}) {
   } catch (error) {
     if (error instanceof AuthError) {
       $("jobs-panel").hidden = true;
-      await askForToken($("token-panel"), "The token was refused; enter it again.");
+      await askToSignIn($("token-panel"), signInMessage(error));
       $("jobs-panel").hidden = false;
       return load({ append });
     }
@@ -57,18 +57,16 @@ async function load({ append = false } = {}) {
 }
 
 async function main() {
-  takeTokenFromAddress();
-  $("forget-token").addEventListener("click", () => {
-    forgetToken();
+  $("forget-token").addEventListener("click", async () => {
+    await signOut();
     window.location.reload();
   });
-  if (!getToken()) await askForToken($("token-panel"));
   $("jobs-panel").hidden = false;
   $("status-filter").addEventListener("change", () => load());
   $("refresh").addEventListener("click", () => load());
   $("more").addEventListener("click", () => load({ append: true }));
   setInterval(() => {
-    if ($("auto-refresh").checked && !state.next && !document.hidden) load();
+    if ($("auto-refresh").checked && !state.next && !document.hidden && $("token-panel").hidden) load();
   }, REFRESH_MS);
   await load();
   document.body.dataset.ready = "true";
