@@ -401,8 +401,14 @@ def describe_summary(summary: Mapping[str, Any]) -> list[str]:
     )
     if short.timings.total:
         lines.append(f"run time: {short.timings.total:.1f} s (inference {short.timings.inference:.1f} s)")
-    for name, count in sorted(short.counts_per_class.items(), key=lambda kv: (-kv[1], kv[0])):
-        lines.append(f"  {name:<20} {count}")
+    unique = short.unique_objects_per_class
+    if unique is None:
+        for name, count in sorted(short.counts_per_class.items(), key=lambda kv: (-kv[1], kv[0])):
+            lines.append(f"  {name:<20} {count}")
+    else:
+        lines.append(f"  {'class':<20} {'detections':>10} {'objects':>8}")
+        for name, count in sorted(short.counts_per_class.items(), key=lambda kv: (-kv[1], kv[0])):
+            lines.append(f"  {name:<20} {count:>10} {unique.get(name, 0):>8}")
     if short.error:
         lines.append(f"error: {short.error}")
     for warning in short.warnings:

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from reelsight import envvars
 from reelsight.contract.names import FRAMES_FILE, is_video_key, job_prefix, s3_location_or_none
 from reelsight.contract.progress import VideoProgress
+from reelsight.contract.settings import env_seconds
 from reelsight.errors import ParamError, ReelsightError
 from reelsight.params import RunOptions
 from reelsight.tls import PinnedCertificate
@@ -174,7 +175,6 @@ def settings_from_environment(
         or _first_output_path(job_config)
         or DEFAULT_OUTPUT
     )
-    interval = merged.get(envvars.PROGRESS_INTERVAL, "").strip()
     return ProcessSettings(
         input_dir=inp,
         output_dir=out,
@@ -191,7 +191,7 @@ def settings_from_environment(
         api_url=merged.get(envvars.API_URL) or None,
         api_token=_api_token(merged) if merged.get(envvars.API_URL) else None,
         api_certificate=_api_certificate(merged) if merged.get(envvars.API_URL) else None,
-        progress_interval=float(interval) if interval else 2.0,
+        progress_interval=env_seconds(merged, envvars.PROGRESS_INTERVAL, default=2.0),
         parts_bucket=_parts_bucket(job_config, job_id or merged.get(envvars.JOB_ID)),
         part_policy=PartPolicy.from_env(merged),
     )

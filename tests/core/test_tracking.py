@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from reelsight import render
+from reelsight.client import describe_summary
 from reelsight.contract.options import TRACK_FPS, check_tracking, resolve_run_options, with_tracking_rate
 from reelsight.contract.summary import SCHEMA_VERSION, RunSummary, ShortSummary
 from reelsight.contract.tracks import read_tracks_jsonl
@@ -96,6 +97,12 @@ def test_a_tracked_run_writes_track_ids_tracks_and_unique_objects(
     assert summary.short().to_json()["unique_objects_per_class"] == summary.unique_objects_per_class
     assert not any("too low to track" in w for w in summary.warnings)
     assert (tmp_path / "preview.mp4").stat().st_size > 0
+    # What `submit --wait` and `fetch` print: detections and objects side by side.
+    lines = describe_summary(written)
+    header = lines.index(f"  {'class':<20} {'detections':>10} {'objects':>8}")
+    rows = [line.split() for line in lines[header + 1 : header + 1 + len(wanted)]]
+    assert {name: int(objects) for name, _, objects in rows} == wanted
+    assert {name: int(detections) for name, detections, _ in rows} == summary.counts_per_class
 
 
 def test_what_a_tracked_run_writes_matches_the_schemas(

@@ -458,6 +458,24 @@ def test_processing_fits_frames_for_models_that_do_not_resize_themselves(tmp_pat
     assert mxnet.resize == "none"
 
 
+@pytest.mark.parametrize("text", ["nan", "-1", "0", "inf", "soon"])
+def test_processing_progress_interval_is_a_bounded_number_of_seconds(tmp_path: Path, text: str) -> None:
+    from reelsight import envvars
+    from reelsight.worker.processing import settings_from_environment
+
+    environ = {
+        envvars.RESOURCE_CONFIG: str(tmp_path / "none.json"),
+        envvars.JOB_CONFIG: str(tmp_path / "none.json"),
+    }
+    kwargs = {"overrides": {}, "input_dir": str(tmp_path), "output_dir": str(tmp_path)}
+    assert settings_from_environment(environ, **kwargs).progress_interval == 2.0
+    environ[envvars.PROGRESS_INTERVAL] = "0.5"
+    assert settings_from_environment(environ, **kwargs).progress_interval == 0.5
+    environ[envvars.PROGRESS_INTERVAL] = text
+    with pytest.raises(ParamError, match=envvars.PROGRESS_INTERVAL):
+        settings_from_environment(environ, **kwargs)
+
+
 # --- serve's settings --------------------------------------------------------------------------------------
 
 
