@@ -46,6 +46,19 @@ def handle_record(record: SQSRecord, settings: Settings, config: IdempotencyConf
     for event in events:
         try:
             outcome = dispatch(event, settings=settings, clients=get_clients(), idempotency_config=config)
+        except Exception as exc:
+            # The record becomes a batch item failure: SQS delivers it again, then to the DLQ. Say why.
+            logger.error(
+                "dispatch failed; the message will be delivered again",
+                extra={
+                    "message_id": record.message_id,
+                    "bucket": event.bucket,
+                    "key": event.key,
+                    "error": repr(exc),
+                },
+            )
+            metrics.add_metric(name="DispatchErrors", unit=MetricUnit.Count, value=1)
+            raise
         finally:
             logger.remove_keys(["job_id"])
         logger.info(

@@ -168,7 +168,9 @@ class ThrottlingRuntime:
         return dict(self.real.invoke_endpoint_async(**params))
 
 
-def test_middle_record_throttled_is_the_only_item_failure_and_retries_cleanly(stack: Stack) -> None:
+def test_middle_record_throttled_is_the_only_item_failure_and_retries_cleanly(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
     from lambdas.common.clients import Clients
 
     keys = ["incoming/one.mp4", "incoming/two-throttled.mp4", "incoming/three.mp4"]
@@ -190,6 +192,9 @@ def test_middle_record_throttled_is_the_only_item_failure_and_retries_cleanly(st
 
     assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][1]["messageId"]}]}
     assert len(runtime.calls) == 3
+    failures = [r for r in caplog.records if r.getMessage().startswith("dispatch failed")]
+    assert [(r.key, r.message_id) for r in failures] == [(keys[1], event["Records"][1]["messageId"])]  # type: ignore[attr-defined]
+    assert "ThrottlingException" in failures[0].error  # type: ignore[attr-defined]
     throttled_job = stack.job(_job_id(stack, keys[1]))
     assert throttled_job is not None and throttled_job["status"] == "QUEUED"
     assert "submitted_at" not in throttled_job
