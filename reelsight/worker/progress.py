@@ -15,6 +15,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -28,7 +29,7 @@ _STOP = object()
 _ENTRY_FIELDS = frozenset({"stage", "decode_fps", "inference_fps", "eta_seconds", "parts"})
 
 
-class BackgroundSender:
+class BackgroundSender(ABC):
     """Hands items to a sink from one daemon thread, so a slow or absent sink never slows the job.
 
     The queue is bounded (an item that does not fit is dropped), and :meth:`_due` throttles per key:
@@ -75,8 +76,9 @@ class BackgroundSender:
         while (item := self._queue.get()) is not _STOP:
             self._deliver(item)
 
+    @abstractmethod
     def _deliver(self, item: Any) -> None:
-        raise NotImplementedError
+        """Hand one item to the sink; must not raise (a failed delivery is logged and counted)."""
 
 
 class ProgressReporter(BackgroundSender):
