@@ -9,7 +9,7 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.api_server_stack import ApiServerStack
-from stacks.config import AppConfig, api_url, config_from_context
+from stacks.config import AppConfig, api_url, config_from_context, mxnet_variant
 from stacks.data_stack import DataStack
 from stacks.nag import control_tower_validator
 from stacks.network_stack import NetworkStack
@@ -70,6 +70,7 @@ def build_app(app: cdk.App, *, config: AppConfig | None = None, nag: bool = True
         tags=PROJECT_TAGS,
         description="reelsight pipeline: async endpoint, autoscaling, topics, Lambdas, monitoring",
     )
+    _note_models(pipeline, config)
     # The data stack is referenced through named exports, so the order is declared here.
     for dependent in (network, api, pipeline):
         dependent.add_stack_dependency(data)
@@ -78,6 +79,19 @@ def build_app(app: cdk.App, *, config: AppConfig | None = None, nag: bool = True
         # cdk-nag's AwsSolutions checks and cfn-guard's AWS Control Tower rules (stacks/nag.py).
         cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app), control_tower_validator())
     return {stack.stack_name: stack for stack in (data, network, api, pipeline)}
+
+
+def _note_models(stack: cdk.Stack, config: AppConfig) -> None:
+    """Say in the synth output which model each route runs when the endpoint's differs from `model`."""
+    endpoint, processing = config.endpoint, config.processing
+    if endpoint.serving_model == endpoint.model:  # a torchvision `model` is served as it is
+        return
+    cdk.Annotations.of(stack).add_info(
+        f"model {endpoint.model}: Processing jobs run it in the MXNet image (weights of "
+        f"{processing.mxnet_model} baked, MXNet build {mxnet_variant(processing.instance_type)}); the async "
+        f"endpoint serves {endpoint.serving_model} (context endpointModel) for uploads that name a "
+        "torchvision model"
+    )
 
 
 def _environment() -> cdk.Environment | None:

@@ -3,13 +3,19 @@
 BENCH_ARGS ?=
 DEMO_OFFLINE_DIR ?= demo-out/offline
 
-.PHONY: bench demo-offline
+.PHONY: bench bench-split demo-offline
 
 # Full run: 30 s 1080p clip; fp32 at the default and at the seed's pixel count, and bf16;
 # 1- and 10-minute memory clips. `make bench BENCH_ARGS=--quick` for a short one; add
 # `--out bench-results.json` to keep the numbers.
 bench: $(VENV_STAMP)
 	$(PY) -m bench.run_bench $(BENCH_ARGS)
+
+# One 60-second video on 1 host vs cut by time over 3 (a split Processing job, real processes
+# against a moto S3 server). `make bench-split SPLIT_ARGS="--hosts 2"` to change it.
+SPLIT_ARGS ?=
+bench-split: $(VENV_STAMP)
+	$(PY) -m bench.split_hosts $(SPLIT_ARGS)
 
 # A synthetic clip through Mask R-CNN with random weights: no AWS, no network, no GPU needed.
 demo-offline: $(VENV_STAMP)

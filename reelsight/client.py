@@ -19,10 +19,24 @@ from pathlib import Path
 from typing import Any
 
 from reelsight import envvars
+from reelsight.contract.batch import (
+    BatchRequest,
+    JobPlan,
+    PartError,
+    PartView,
+    error_key,
+    failed_part_ids,
+    part_views,
+    plan_key,
+    request_key,
+    request_name,
+    resume_refusal,
+)
 from reelsight.contract.jobs import JobRecord, JobsTable, JobStatus
 from reelsight.contract.names import (
     UPLOAD_PREFIX,
     artifacts_prefix,
+    job_prefix,
     parts_prefix,
     s3_uri,
     split_s3_uri,
@@ -157,7 +171,11 @@ def local_target(state_dir: str | Path | None = None) -> StackTarget | None:
         return None
     names = state.get("names") or {}
     env = state.get("env") or {}
-    endpoints = {"sagemaker-runtime": env.get("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "")}
+    endpoints = {
+        "sagemaker-runtime": env.get("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", ""),
+        # The control plane: the endpoint's description and the local Processing service.
+        "sagemaker": state.get("control_plane_url") or env.get("AWS_ENDPOINT_URL_SAGEMAKER", ""),
+    }
     for service in ("s3", "sqs", "sns", "dynamodb", "cloudformation"):
         endpoints[service] = state["moto_url"]
     credentials = {k: v for k, v in env.items() if k.startswith("AWS_") and "ENDPOINT" not in k}
@@ -331,6 +349,67 @@ class Client:
             if time.monotonic() >= deadline:
                 raise JobTimeout(f"the job did not finish within {timeout:.0f}s (last status {status})")
             time.sleep(interval)
+
+    # --- batch and split jobs ---
+
+    def submit_batch(self, request: BatchRequest, *, name: str | None = None) -> Submission:
+        """Write ``request`` as ``batch/<name>.batch.json`` in the input bucket (the dispatcher starts
+        the job from it); the Submission names the job the way an upload's does."""
+        key = request_key(name or request_name("batch"))
+        body = request.to_json().encode("utf-8")
+        answer = self.s3.put_object(
+            Bucket=self.target.input_bucket, Key=key, Body=body, ContentType="application/json"
+        )
+        return Submission(
+            bucket=self.target.input_bucket,
+            key=key,
+            etag=str(answer.get("ETag", "")).strip('"'),
+            version_id=answer.get("VersionId"),
+            size=len(body),
+        )
+
+    def resume_batch(self, job_id: str) -> Submission:
+        """Ask the dispatcher to rerun the parts of ``job_id`` that did not finish; ParamError when the
+        job is unknown or not a PARTIAL/FAILED batch or split job."""
+        job = self.get_job(job_id)
+        if job is None:
+            raise ParamError(f"no job {job_id!r} in {self.target.jobs_table}")
+        refusal = resume_refusal(job_id, job.status_text, self.batch_plan(job_id))
+        if refusal:
+            raise ParamError(refusal)
+        return self.submit_batch(BatchRequest(resume=job_id), name=request_name(f"resume-{job_id}"))
+
+    def batch_plan(self, job_id: str) -> JobPlan | None:
+        """The plan of a batch or split job (``plan.json``); None for any other job, or before the
+        dispatcher has written it."""
+        try:
+            text = self._read(s3_uri(self.target.results_bucket, plan_key(job_id)))
+        except self.s3.exceptions.NoSuchKey:
+            return None
+        try:
+            return JobPlan.from_json(text)
+        except (ValueError, TypeError) as exc:
+            raise ParamError(f"job {job_id} has an unreadable {plan_key(job_id)}: {exc}") from None
+
+    def batch_parts(self, plan: JobPlan) -> list[PartView]:
+        """Each part's state from its marker or error record (with the error's reason)."""
+        keys = self._keys(self.target.results_bucket, job_prefix(plan.job_id))
+        reasons: dict[str, str] = {}
+        for part_id in failed_part_ids(plan, keys):
+            uri = s3_uri(self.target.results_bucket, error_key(plan.job_id, part_id))
+            try:
+                reasons[part_id] = PartError.from_json(self._read(uri)).reason
+            except Exception:  # a record being written, or not one: part_views says so
+                continue
+        return part_views(plan, keys, reasons)
+
+    def _keys(self, bucket: str, prefix: str) -> list[str]:
+        paginator = self.s3.get_paginator("list_objects_v2")
+        return [
+            obj["Key"]
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
+            for obj in page.get("Contents", [])
+        ]
 
     # --- results ---
 

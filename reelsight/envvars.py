@@ -35,6 +35,11 @@ JOB_CONFIG = "REELSIGHT_PROCESSING_JOB_CONFIG"
 PROCESSING_INPUT = "REELSIGHT_PROCESSING_INPUT"
 PROCESSING_OUTPUT = "REELSIGHT_PROCESSING_OUTPUT"
 OUTPUT_MESSAGE = "REELSIGHT_OUTPUT_MESSAGE"
+# A folder that stands for /opt/ml: every container path /opt/ml/<rest> becomes <folder>/<rest>
+# (the local Processing service sets it per host, so local runs never write under /opt/ml).
+OPT_ML_ROOT = "REELSIGHT_OPT_ML_ROOT"
+# Which run of a batch or split job this is (1, then 2, ... for each resume).
+ATTEMPT = "REELSIGHT_ATTEMPT"
 
 # --- API server. ---
 API_URL = "REELSIGHT_API_URL"

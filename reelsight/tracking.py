@@ -17,14 +17,18 @@ ByteTrack comes from roboflow's ``trackers`` (2.1, Apache-2.0). How it is used, 
   run's ``score_threshold``) only extend tracks (ByteTrack's second association).
 
 ``FrameTracker`` is the streaming form the pipeline uses; ``track_frames`` the generator form;
-``tracks_from_frames`` rebuilds the track summaries from tracked frames (frames.jsonl).
+``tracks_from_frames`` rebuilds the track summaries from tracked frames (frames.jsonl);
+``RecordingPredictor`` and ``stitch_frames`` track a split job's time ranges as one run.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterable, Iterator
-from typing import Any, Generic, TypeVar
+from itertools import zip_longest
+from pathlib import Path
+from typing import Any, Generic, TextIO, TypeVar
 
 import numpy as np
 
@@ -204,3 +208,113 @@ def tracks_from_frames(frames: Iterable[FrameResult]) -> list[TrackSummary]:
             if track_id is not None:
                 book.record(track_id, frame, i)
     return book.summaries()
+
+
+# --- tracks stitched across the time ranges of a split job (reelsight.worker.split_job) ---
+#
+# A range runs without tracking and records, beside its frames.jsonl, each frame's detections as the
+# model returned them: frames.jsonl rounds boxes to 0.01 px and scores to 1e-4, and a rounded value
+# can fall on the other side of a threshold (a score of 0.59996 is 0.6 rounded, HIGH_SCORE). The
+# merging host replays those values through one FrameTracker, so the ids are a one-host run's.
+
+TRACKER_INPUT_FILE = "tracker_input.jsonl"
+
+
+def tracker_input_line(result: FrameResult, *, with_masks: bool) -> dict[str, Any]:
+    """One frame's detections at full precision (float32 boxes and scores are exact as JSON floats);
+    its masks too when ``with_masks`` (frames.jsonl keeps none, while tracks.jsonl's best sighting
+    carries the mask)."""
+    det = result.detections
+    line: dict[str, Any] = {"frame_index": int(result.frame_index), "timestamp": float(result.timestamp)}
+    if det is None:
+        return line
+    line["boxes"] = det.xyxy.astype(np.float64).tolist()
+    line["scores"] = det.scores.astype(np.float64).tolist()
+    if with_masks and det.masks is not None:
+        line["masks"] = [_rle_text(mask) for mask in det.masks]
+    return line
+
+
+def _rle_text(rle: dict[str, Any]) -> dict[str, Any]:
+    counts = rle["counts"]
+    return {
+        "size": [int(v) for v in rle["size"]],
+        "counts": counts.decode("ascii") if isinstance(counts, bytes) else str(counts),
+    }
+
+
+class RecordingPredictor:
+    """A predictor that also writes each predicted frame's ``tracker_input_line`` to ``handle``;
+    everything else is the wrapped predictor's."""
+
+    def __init__(self, predictor: Any, handle: TextIO, *, with_masks: bool) -> None:
+        self._predictor = predictor
+        self._handle = handle
+        self._with_masks = with_masks
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._predictor, name)
+
+    def predict(self, frames: list[Any], *, with_masks: bool = True) -> list[FrameResult]:
+        results: list[FrameResult] = self._predictor.predict(frames, with_masks=with_masks)
+        for result in results:
+            line = tracker_input_line(result, with_masks=self._with_masks)
+            self._handle.write(json.dumps(line, separators=(",", ":")) + "\n")
+        return results
+
+
+def read_tracker_input(path: str | Path) -> Iterator[dict[str, Any]]:
+    """The lines ``RecordingPredictor`` wrote; ValueError naming the file and line for a bad one."""
+    with Path(path).open(encoding="utf-8") as handle:
+        for number, text in enumerate(handle, start=1):
+            try:
+                line = json.loads(text)
+                int(line["frame_index"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ValueError(f"{path}:{number}: not a tracker input line ({exc})") from None
+            yield line
+
+
+def _full_precision(frame: FrameResult, line: dict[str, Any]) -> None:
+    """``frame`` (read back from frames.jsonl) with the detections its model returned."""
+    if int(line["frame_index"]) != frame.frame_index:
+        raise ValueError(
+            f"tracker input is out of step with frames.jsonl: frame {line['frame_index']} "
+            f"where frames.jsonl has frame {frame.frame_index}"
+        )
+    frame.timestamp = float(line["timestamp"])
+    det = frame.detections
+    if det is None:
+        return
+    boxes = np.asarray(line.get("boxes") or np.zeros((0, 4)), np.float32).reshape(-1, 4)
+    scores = np.asarray(line.get("scores") or [], np.float32)
+    if len(boxes) != len(det) or len(scores) != len(det):
+        raise ValueError(f"frame {frame.frame_index}: tracker input holds another number of detections")
+    det.xyxy, det.scores = boxes, scores
+    if line.get("masks") is not None:
+        det.masks = [dict(m) for m in line["masks"]]
+
+
+def stitch_frames(
+    tracker: FrameTracker[None],
+    frames: Iterable[FrameResult],
+    recorded: Iterable[dict[str, Any]],
+    *,
+    keep_masks: bool,
+) -> Iterator[FrameResult]:
+    """The ranges' frames, in order, tracked by ``tracker`` as one run: each frame gets the
+    detections of ``recorded`` (its tracker input line) first; masks stay only with ``keep_masks``."""
+    for frame, line in zip_longest(frames, recorded):
+        if frame is None or line is None:
+            raise ValueError("tracker input and frames.jsonl hold a different number of frames")
+        _full_precision(frame, line)
+        for ready, _ in tracker.push(frame, None):
+            yield _drop_masks(ready, keep_masks)
+    for ready, _ in tracker.finish():
+        yield _drop_masks(ready, keep_masks)
+
+
+def _drop_masks(frame: FrameResult, keep_masks: bool) -> FrameResult:
+    if not keep_masks and frame.detections is not None:
+        frame.detections.masks = None
+    return frame

@@ -90,7 +90,7 @@ class PipelineStack(Stack):
             self,
             "WorkerImage",
             dockerfile="containers/worker/Dockerfile",
-            build_args={"MODEL": config.endpoint.model},
+            build_args={"MODEL": config.endpoint.serving_model},
         )
         topics = Topics(self, "Topics", config=config.notifications, key=imports.key)
         worker = self._worker_endpoint(config.endpoint, worker_image, imports, topics)
@@ -103,8 +103,10 @@ class PipelineStack(Stack):
             input_bucket=imports.input_bucket,
             results_bucket=imports.results_bucket,
             network=_job_network(network),
+            model_artifacts=config.processing.model_artifacts,
         )
-        images = _Images(worker=worker_image, mxnet=self._mxnet_image(processing.role, api_token))
+        mxnet_image = self._mxnet_image(config.processing, processing.role, api_token)
+        images = _Images(worker=worker_image, mxnet=mxnet_image)
         if api_certificate is not None:
             # Processing jobs pin the API host's TLS certificate, which they read from this one parameter.
             processing.role.add_to_principal_policy(
@@ -161,13 +163,17 @@ class PipelineStack(Stack):
         )
 
     def _mxnet_image(
-        self, processing_role: iam.IRole, api_token: secretsmanager.ISecret | None
+        self,
+        config: ProcessingConfig,
+        processing_role: iam.IRole,
+        api_token: secretsmanager.ISecret | None,
     ) -> ecr_assets.DockerImageAsset:
+        # The baked GluonCV model, and MXNet's CUDA build on GPU instance types (CPU elsewhere).
         image = container_image(
             self,
             "SegmentationImage",
             dockerfile="containers/segmentation/Dockerfile",
-            build_args={"MODEL": "deeplab_resnet101_citys"},
+            build_args=config.mxnet_image_build_args(),
         )
         image.repository.grant_pull(processing_role)
         if api_token is not None:

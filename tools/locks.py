@@ -57,6 +57,11 @@ LOCKS: tuple[Lock, ...] = (
         purpose="the segmentation image (containers/segmentation); install with --no-deps",
         unsafe=("opencv-python",),
     ),
+    Lock(
+        name="mxnet-cu112",
+        purpose="the segmentation image's CUDA build (MXNET_VARIANT=cu112); install with --no-deps",
+        unsafe=("opencv-python",),
+    ),
     Lock(name="mxnet-dev", purpose=".venv-mxnet: the segmentation set plus tests_mx/'s test tools"),
     Lock(name="checkov", purpose=".venv-checkov"),
     Lock(name="clients", purpose=".venv-clients: the AWS CLI v1 and SageMaker SDK v2 for tests/local"),

@@ -12,9 +12,8 @@ REJECTED job with a notification, so no upload disappears without a trace.
 from __future__ import annotations
 
 import os
-import posixpath
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -27,34 +26,41 @@ from botocore.exceptions import ClientError
 
 from lambdas.common.clients import Clients
 from lambdas.common.jobids import job_id_for, object_version
-from lambdas.common.notify import publish
+from lambdas.common.parts import write_inputs
 from lambdas.common.settings import Settings
-from lambdas.dispatch import routing, submit
+from lambdas.dispatch import batch, routing, submit
+from lambdas.dispatch.outcomes import (
+    DUPLICATE,
+    FAILED,
+    IGNORED,
+    REJECTED,
+    SUBMITTED,
+    Outcome,
+    base_record,
+    fail,
+    reject,
+)
 from lambdas.dispatch.records import ObjectEvent
-from reelsight.contract.jobs import JobRecord, JobsTable, JobStatus, history_entry, now_iso, time_text
-from reelsight.contract.names import job_prefix, s3_uri
+from reelsight.contract.batch import is_batch_request_key
+from reelsight.contract.jobs import JobRecord, JobsTable, JobStatus
+from reelsight.contract.names import s3_uri
+from reelsight.contract.processing import single_video_plan
 from reelsight.errors import ParamError
 from reelsight.models.registry import get_spec
 
 logger = Logger(service="reelsight-dispatch", child=True)
 
-SUBMITTED = "submitted"
-DUPLICATE = "duplicate"
-FAILED = "failed"
-REJECTED = "rejected"
-IGNORED = "ignored"
 IDEMPOTENCY_KEY_PREFIX = "reelsight-dispatch"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    action: str  # submitted | duplicate | failed | rejected | ignored
-    job_id: str | None = None
-    route: str | None = None
-    reason: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+__all__ = [
+    "DUPLICATE",
+    "FAILED",
+    "IGNORED",
+    "REJECTED",
+    "SUBMITTED",
+    "Outcome",
+    "dispatch",
+    "dispatch_object",
+]
 
 
 _persistence: dict[tuple[int, str], DynamoDBPersistenceLayer] = {}
@@ -109,71 +115,6 @@ def dispatch(
     return result
 
 
-def base_record(event: ObjectEvent, job_id: str, settings: Settings, status: JobStatus) -> JobRecord:
-    moment = now_iso()
-    return JobRecord(
-        job_id=job_id,
-        status=status,
-        source=s3_uri(event.bucket, event.key),
-        bucket=event.bucket,
-        key=event.key,
-        video=posixpath.basename(event.key),
-        created_at=moment,
-        updated_at=moment,
-        uploaded_at=time_text(event.event_time),
-        etag=(event.etag or "").strip('"') or None,
-        version_id=event.version_id,
-        status_history=[history_entry(status, moment)],
-        results_prefix=s3_uri(settings.results_bucket, job_prefix(job_id))
-        if settings.results_bucket
-        else None,
-    )
-
-
-def _finish_unsubmitted(
-    event: ObjectEvent,
-    job_id: str,
-    status: JobStatus,
-    reason: str,
-    settings: Settings,
-    clients: Clients,
-    details: dict[str, Any],
-) -> bool:
-    """Record a job that ends before submission and notify; False when it was already recorded."""
-    base = base_record(event, job_id, settings, status)
-    record = replace(
-        base,
-        **details,
-        reason=reason,
-        finished_at=base.created_at,
-        status_history=[history_entry(status, str(base.created_at), reason)],
-    )
-    if not JobsTable(clients.dynamodb, settings.jobs_table).create(record):
-        return False
-    logger.warning(f"job {status.lower()} before submission", extra={"reason": reason})
-    publish(clients.sns, settings.results_topic_arn, record.to_item())
-    return True
-
-
-def _fail(
-    event: ObjectEvent,
-    job_id: str,
-    reason: str,
-    settings: Settings,
-    clients: Clients,
-    details: dict[str, Any],
-) -> Outcome:
-    if not _finish_unsubmitted(event, job_id, JobStatus.FAILED, reason, settings, clients, details):
-        return Outcome(DUPLICATE, job_id=job_id, reason="job already recorded")
-    return Outcome(FAILED, job_id=job_id, reason=reason)
-
-
-def _reject(event: ObjectEvent, job_id: str, reason: str, settings: Settings, clients: Clients) -> Outcome:
-    if not _finish_unsubmitted(event, job_id, JobStatus.REJECTED, reason, settings, clients, {}):
-        return Outcome(DUPLICATE, job_id=job_id, reason="job already recorded")
-    return Outcome(REJECTED, job_id=job_id, reason=reason)
-
-
 def _head(clients: Clients, event: ObjectEvent) -> dict[str, Any] | None:
     kwargs = {"Bucket": event.bucket, "Key": event.key}
     if event.version_id:
@@ -225,6 +166,8 @@ def _plan(
         model=wanted.options.model,
         settings=settings,
     )
+    if wanted.split is not None:
+        route, route_reason = routing.PROCESSING, f"split into {wanted.split} time ranges by metadata split"
     attributes = ""
     if route == routing.ASYNC:
         video_uri = s3_uri(event.bucket, event.key)
@@ -260,6 +203,10 @@ def _submit(
             content_type=plan.content_type,
             attributes=plan.attributes,
         )
+    # The job reads exactly this object: a manifest naming it, and the one-part plan.
+    definition = submit.definition_of(settings)
+    video_plan = single_video_plan(job_id, source, options=plan.wanted.overrides)
+    write_inputs(clients.s3, definition.results_bucket, video_plan, 1, video_plan.parts)
     return submit.start_processing(
         clients.sagemaker,
         settings,
@@ -274,17 +221,25 @@ def dispatch_object(
     event: ObjectEvent, *, job_id: str, settings: Settings, clients: Clients, environ: Mapping[str, str]
 ) -> Outcome:
     """The work behind :func:`dispatch`, without the idempotency guard."""
+    if event.key.startswith(settings.batch_prefix) and is_batch_request_key(event.key):
+        return batch.dispatch_request(
+            event, job_id=job_id, settings=settings, clients=clients, environ=environ
+        )
     why_rejected = routing.rejection_reason(event.key, settings)
     if why_rejected:
-        return _reject(event, job_id, why_rejected, settings, clients)
+        return reject(event, job_id, why_rejected, settings, clients)
     head = _head(clients, event)
     if head is None:
-        return _fail(event, job_id, "the uploaded object no longer exists", settings, clients, {})
+        return fail(event, job_id, "the uploaded object no longer exists", settings, clients, {})
     details = _object_details(head, event)
     try:
         plan = _plan(event, job_id, head, details, settings, environ)
     except ParamError as exc:
-        return _fail(event, job_id, f"invalid parameters: {exc}", settings, clients, details)
+        return fail(event, job_id, f"invalid parameters: {exc}", settings, clients, details)
+    if plan.wanted.split is not None:
+        return batch.start_split_upload(
+            event, job_id, plan.wanted, details, settings=settings, clients=clients
+        )
     store = JobsTable(clients.dynamodb, settings.jobs_table)
     if not store.create(_queued_record(event, job_id, settings, plan, details)):
         return Outcome(DUPLICATE, job_id=job_id, route=plan.route, reason="job already submitted")

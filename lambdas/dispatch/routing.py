@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from lambdas.common.settings import Settings
+from reelsight.contract.batch import MAX_INSTANCES
 from reelsight.contract.names import accepted_suffixes, is_video_key, uri_attribute, video_content_type
 from reelsight.contract.options import resolve_run_options, with_tracking_rate
 from reelsight.errors import ModelError, ParamError
@@ -16,6 +17,8 @@ ASYNC = "async"
 PROCESSING = "processing"
 ROUTES = (ASYNC, PROCESSING)
 ROUTE_KEY = "route"
+# Metadata split=<N>: cut the video by time into N ranges, one Processing instance each.
+SPLIT_KEY = "split"
 CUSTOM_ATTRIBUTES_LIMIT = 1024
 
 
@@ -46,7 +49,8 @@ class ObjectOptions:
     overrides: dict[str, str]  # normalized run-option keys -> string values, validated
     options: RunOptions  # the deployment defaults, the overrides, then the model's defaults
     route_hint: str | None  # "async" | "processing" | None (automatic)
-    ignored_keys: tuple[str, ...]  # metadata keys that are neither run options nor "route"
+    ignored_keys: tuple[str, ...]  # metadata keys that are neither run options nor "route"/"split"
+    split: int | None = None  # split=<N>: time ranges (and instances) of a split job
 
 
 def options_from_metadata(metadata: Mapping[str, str], environ: Mapping[str, str]) -> ObjectOptions:
@@ -54,9 +58,12 @@ def options_from_metadata(metadata: Mapping[str, str], environ: Mapping[str, str
     overrides: dict[str, str] = {}
     ignored: list[str] = []
     route_hint: str | None = None
+    split: int | None = None
     for raw_key, value in metadata.items():
         key = raw_key.strip().lower().replace("-", "_")
-        if key == ROUTE_KEY:
+        if key == SPLIT_KEY:
+            split = split_count(value)
+        elif key == ROUTE_KEY:
             route_hint = value.strip().lower() or None
             if route_hint not in (*ROUTES, "auto", None):
                 raise ParamError(f"route must be one of async, processing, auto, got {value!r}")
@@ -76,7 +83,17 @@ def options_from_metadata(metadata: Mapping[str, str], environ: Mapping[str, str
         get_spec(options.model)
     except ModelError as exc:
         raise ParamError(str(exc)) from None
-    return ObjectOptions(overrides, options, route_hint, tuple(sorted(ignored)))
+    return ObjectOptions(overrides, options, route_hint, tuple(sorted(ignored)), split)
+
+
+def split_count(value: str) -> int:
+    """The N of metadata ``split=<N>``; ParamError outside 1..MAX_INSTANCES."""
+    text = value.strip()
+    if not text.isdigit() or not 1 <= int(text) <= MAX_INSTANCES:
+        raise ParamError(
+            f"split must be a whole number of time ranges from 1 to {MAX_INSTANCES}, got {value!r}"
+        )
+    return int(text)
 
 
 def choose_route(

@@ -9,7 +9,14 @@ from botocore.exceptions import ClientError
 
 from lambdas.common.settings import Settings
 from reelsight import envvars
-from reelsight.contract.processing import create_processing_job_request
+from reelsight.contract.batch import JobPlan
+from reelsight.contract.processing import (
+    ProcessingJobDefinition,
+    create_batch_job_request,
+    create_processing_job_request,
+    manifest_location,
+    plan_location,
+)
 from reelsight.params import ENV_KEYS
 
 _ENV_FOR_KEY = {key: name for name, key in ENV_KEYS.items()}
@@ -67,15 +74,19 @@ def processing_request(
     framework: str = "torchvision",
 ) -> dict[str, Any]:
     """The CreateProcessingJob request for one object (exposed for tests and documentation)."""
-    if settings.processing is None:
-        raise ConfigurationError(f"the Processing route needs {envvars.PROCESSING_JOB_DEFINITION}")
     return create_processing_job_request(
-        settings.processing,
+        definition_of(settings),
         job_id=job_id,
         input_location=input_location,
         environment=run_environment(settings, overrides),
         framework=framework,
     )
+
+
+def definition_of(settings: Settings) -> ProcessingJobDefinition:
+    if settings.processing is None:
+        raise ConfigurationError(f"the Processing route needs {envvars.PROCESSING_JOB_DEFINITION}")
+    return settings.processing
 
 
 def start_processing(
@@ -87,10 +98,39 @@ def start_processing(
     overrides: Mapping[str, str],
     framework: str = "torchvision",
 ) -> dict[str, str]:
-    """Create the Processing job; a job of that name that already exists counts as started."""
+    """Create the Processing job of one video (its plan and manifest are written already)."""
     request = processing_request(
         settings, job_id=job_id, input_location=input_location, overrides=overrides, framework=framework
     )
+    return create_job(sagemaker, request)
+
+
+def start_plan(
+    sagemaker: Any,
+    settings: Settings,
+    *,
+    plan: JobPlan,
+    attempt: int,
+    instance_count: int,
+    framework: str = "torchvision",
+) -> dict[str, str]:
+    """Create the Processing job of one attempt of a batch or split plan (inputs written already)."""
+    definition = definition_of(settings)
+    request = create_batch_job_request(
+        definition,
+        plan=plan,
+        attempt=attempt,
+        manifest_uri=manifest_location(definition, plan.job_id, attempt),
+        plan_uri=plan_location(definition, plan.job_id),
+        environment=run_environment(settings, plan.options),
+        framework=framework,
+        instance_count=instance_count,
+    )
+    return create_job(sagemaker, request)
+
+
+def create_job(sagemaker: Any, request: Mapping[str, Any]) -> dict[str, str]:
+    """Create the job; a job of that name that already exists counts as started."""
     name = request["ProcessingJobName"]
     try:
         response = sagemaker.create_processing_job(**request)

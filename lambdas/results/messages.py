@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from reelsight.contract.batch import attempt_of
 from reelsight.contract.jobs import JobStatus
-from reelsight.contract.names import job_id_from_processing_job_name
 
 ASYNC = "async"
 PROCESSING = "processing"
@@ -45,6 +45,7 @@ class ResultEvent:
     received_at: Any = None  # async: when the endpoint accepted the request
     started_at: Any = None  # processing: ProcessingStartTime
     finished_at: Any = None  # async: eventTime; processing: ProcessingEndTime
+    attempt: int = 1  # processing: which attempt of the job (its name's --a<k> suffix)
 
 
 @dataclass(frozen=True)
@@ -128,9 +129,10 @@ def parse_processing_event(event: dict[str, Any]) -> ResultEvent | Ignored:
     raw_status = _text(detail.get("ProcessingJobStatus")) or ""
     if not name:
         raise MalformedMessage("Processing state change without ProcessingJobName")
-    job_id = job_id_from_processing_job_name(name)
-    if job_id is None:
+    named = attempt_of(name)
+    if named is None:
         return Ignored(f"processing job {name} was not started by reelsight")
+    job_id, attempt = named
     if raw_status not in _PROCESSING_STATUS:
         return Ignored(f"processing status {raw_status or '(none)'} needs no action")
     status = _PROCESSING_STATUS[raw_status]
@@ -139,6 +141,8 @@ def parse_processing_event(event: dict[str, Any]) -> ResultEvent | Ignored:
         reason = f"stopped: {reason}" if reason else "the processing job was stopped"
     output = _text(_dig(detail, "ProcessingOutputConfig", "Outputs", 0, "S3Output", "S3Uri"))
     source = _text(_dig(detail, "ProcessingInputs", 0, "S3Input", "S3Uri"))
+    if _dig(detail, "ProcessingInputs", 0, "S3Input", "S3DataType") == "ManifestFile":
+        source = None  # the manifest names the videos; it is none of them
     return ResultEvent(
         kind=PROCESSING,
         job_id=job_id,
@@ -148,6 +152,7 @@ def parse_processing_event(event: dict[str, Any]) -> ResultEvent | Ignored:
         output_location=output,
         input_location=source,
         processing_job_name=name,
+        attempt=attempt,
         started_at=detail.get("ProcessingStartTime"),
         finished_at=detail.get("ProcessingEndTime") or (event.get("time") if status.terminal else None),
     )

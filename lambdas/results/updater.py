@@ -11,6 +11,7 @@ from lambdas.common.clients import Clients
 from lambdas.common.notify import publish
 from lambdas.common.settings import Settings
 from lambdas.results.messages import ASYNC, ResultEvent
+from lambdas.results.plans import finish_plan_job, is_plan_job
 from lambdas.results.summary import read_failure_text, read_summary
 from reelsight.contract.jobs import (
     JobRecord,
@@ -66,18 +67,17 @@ def apply_result(event: ResultEvent, *, settings: Settings, clients: Clients) ->
     skipped = _skipped(current, event)
     if skipped is not None:
         return skipped
-    status = event.status
-    reason = _failure_reason(event, clients) if status == JobStatus.FAILED else None
-    stopped = _stopped_with_parts(current) if status == JobStatus.FAILED else None
-    if stopped is not None and reason is not None:
-        status, reason = JobStatus.PARTIAL, f"{stopped}: {reason}"
     fields = _record_fields(current, event)
-    summary: dict[str, Any] | None = None
-    if status.terminal:
+    if event.status.terminal:
         fields.update(_terminal_fields(current, event))
-    if status == JobStatus.SUCCEEDED:
-        summary_fields, summary = _summary_fields(current, event, settings, clients)
-        fields.update(summary_fields)
+    if current is not None and is_plan_job(current) and event.status.terminal:
+        outcome = finish_plan_job(
+            current, event, settings=settings, clients=clients, at=_event_time(event.finished_at)
+        )
+        status, reason, summary = outcome.status, outcome.reason, outcome.summary
+        fields.update(outcome.fields)
+    else:
+        status, reason, summary = _single_outcome(current, event, settings, clients, fields)
     result = store.transition(
         event.job_id,
         status,
@@ -95,6 +95,26 @@ def apply_result(event: ResultEvent, *, settings: Settings, clients: Clients) ->
     return Applied(UPDATED, event.job_id, status, notified)
 
 
+def _single_outcome(
+    current: JobRecord | None,
+    event: ResultEvent,
+    settings: Settings,
+    clients: Clients,
+    fields: dict[str, Any],
+) -> tuple[JobStatus, str | None, dict[str, Any] | None]:
+    """The status, reason and summary of a one-video job's event (``fields`` gain the summary)."""
+    status = event.status
+    reason = _failure_reason(event, clients) if status == JobStatus.FAILED else None
+    stopped = _stopped_with_parts(current) if status == JobStatus.FAILED else None
+    if stopped is not None and reason is not None:
+        status, reason = JobStatus.PARTIAL, f"{stopped}: {reason}"
+    summary: dict[str, Any] | None = None
+    if status == JobStatus.SUCCEEDED:
+        summary_fields, summary = _summary_fields(current, event, settings, clients)
+        fields.update(summary_fields)
+    return status, reason, summary
+
+
 def _stopped_with_parts(current: JobRecord | None) -> str | None:
     """``stopped after N of M frames`` when the failed job left result parts (it ends PARTIAL), else None."""
     progress = job_progress(current.progress) if current is not None else None
@@ -109,6 +129,15 @@ def _skipped(current: JobRecord | None, event: ResultEvent) -> Applied | None:
     if current is None:
         logger.warning("result for a job missing from the table; recording it", extra={"kind": event.kind})
         return None
+    if event.kind != ASYNC and event.attempt != (current.attempt or 1):
+        # An earlier attempt's late event (the job was resumed since), or one this record never started.
+        logger.info(
+            "event of another attempt ignored",
+            extra={"event_attempt": event.attempt, "record_attempt": current.attempt or 1},
+        )
+        return Applied(STALE, event.job_id, current.status_text)
+    if is_plan_job(current) and current.terminal:
+        return Applied(DUPLICATE, event.job_id, current.status)
     if current.status == event.status:
         return Applied(DUPLICATE, event.job_id, current.status)
     if current.status is None or not can_transition(current.status, event.status):

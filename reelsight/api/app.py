@@ -22,7 +22,7 @@ from reelsight.api.auth import (
 )
 from reelsight.api.gate import DEFAULT_BODY_TIMEOUT_SECONDS, DEFAULT_MAX_BODY_BYTES, BodyLimits
 from reelsight.api.middleware import add_error_handlers, add_request_gate, add_security_headers
-from reelsight.api.routes import health, jobs, tracks, viewer
+from reelsight.api.routes import batches, health, jobs, tracks, viewer
 from reelsight.api.routes import session as session_routes
 from reelsight.api.routes.deps import ApiContext
 from reelsight.api.routes.uploads import uploads_router
@@ -136,6 +136,7 @@ def create_app(
     app.include_router(viewer.router)
     viewer.mount_static(app)
     app.include_router(jobs.router)
+    app.include_router(batches.router)
     app.include_router(tracks.router)
     app.include_router(uploads_router(settings.video_suffixes))
     return app

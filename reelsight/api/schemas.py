@@ -103,6 +103,20 @@ class Download(BaseModel):
     url: str = Field(description="Presigned GET URL.")
 
 
+class BatchPart(BaseModel):
+    """One part of a batch (a video) or split job (a time range)."""
+
+    part_id: str = Field(description="The part's output folder (batch) or range-0001, ... (split).")
+    video: str = Field(description="s3:// URI of the part's video.")
+    state: Literal["done", "failed", "pending"] = Field(
+        description="done: its completion marker is written; failed: its error record; pending: neither yet."
+    )
+    job_id: str | None = Field(default=None, description="A batch video's own job record.")
+    status: str | None = Field(default=None, description="The status of that record.")
+    reason: str | None = Field(default=None, description="Why the part failed.")
+    progress: Progress | None = Field(default=None, description="Its live progress while it runs.")
+
+
 class JobDetail(JobListItem):
     params: Any = Field(default=None, description="The run parameters the job was started with.")
     status_history: list[dict[str, Any]] = Field(default_factory=list)
@@ -141,6 +155,11 @@ class JobDetail(JobListItem):
         default=False, description="Whether frames_url streams the final frames.jsonl (else parts so far)."
     )
     extra: dict[str, Any] = Field(default_factory=dict, description="Other fields of the job record.")
+    parts: list[BatchPart] | None = Field(
+        default=None,
+        description="A batch or split job's parts (from its plan.json, markers and error records); null "
+        "for any other job. See docs/batch.md.",
+    )
 
 
 class ProgressReport(BaseModel):
@@ -240,3 +259,35 @@ class SessionStarted(BaseModel):
 
 class SessionEnded(BaseModel):
     ended: bool = Field(description="Whether a live session was ended (false: there was none).")
+
+
+class BatchRequestBody(BaseModel):
+    """The body of POST /v1/batches: a batch request document (docs/batch.md). Exactly one of videos,
+    prefix or resume; the endpoint checks the rest and answers 400 naming what is wrong."""
+
+    model_config = ConfigDict(extra="forbid")
+    videos: list[str] | None = Field(
+        default=None, description="s3:// URIs or keys of videos in the input bucket (one part each)."
+    )
+    prefix: str | None = Field(default=None, description="Every video under this s3:// URI or key prefix.")
+    resume: str | None = Field(default=None, description="The id of a PARTIAL or FAILED job to rerun.")
+    mode: str | None = Field(default=None, description="infer (default) or frames.")
+    image_format: str | None = Field(default=None, description="jpg (default) or png, for frames mode.")
+    options: dict[str, str | float] | None = Field(
+        default=None, description="Run-option overrides (model, fps, every_seconds, size, ...)."
+    )
+    instance_count: int | None = Field(
+        default=None, description="Processing instances, 1..100 (default: the deployment's)."
+    )
+    split: bool | None = Field(
+        default=None, description="Cut the one video in videos into instance_count time ranges."
+    )
+
+
+class BatchAccepted(BaseModel):
+    job_id: str | None = Field(
+        description="The job the request starts (or resumes); null when the input bucket is unversioned "
+        "and only the dispatcher can know it (find it by the request's source)."
+    )
+    request_key: str = Field(description="The request document written to the input bucket.")
+    s3_uri: str

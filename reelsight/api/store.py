@@ -22,6 +22,7 @@ from reelsight.contract.jobs import (
     JobStatus,
     ProgressOutcome,
     ProgressResult,
+    now_iso,
 )
 from reelsight.contract.names import (
     UPLOAD_PREFIX,
@@ -107,7 +108,15 @@ class JobStore:
         refusal = _progress_refusal(outcome, job_id, video, frames_done)
         if refusal is not None:
             raise refusal
+        self._mark_running(job_id)
         return outcome
+
+    def _mark_running(self, job_id: str) -> None:
+        """A job that reports progress runs: a batch video's record (which no SageMaker event moves)
+        goes from QUEUED to RUNNING with its first report; any other status stays as it is."""
+        record = self.jobs.get(job_id)
+        if record is not None and record.status is JobStatus.QUEUED:
+            self.jobs.transition(job_id, JobStatus.RUNNING, fields={"started_at": now_iso()}, must_exist=True)
 
     # --- results bucket ---
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from reelsight.api.store import JobStore
+from reelsight.contract.batch import is_job_input
 from reelsight.contract.jobs import JobRecord, JobStatus, parse_time, time_text
 from reelsight.contract.names import (
     FRAMES_FILE,
@@ -171,7 +172,7 @@ def _artifact_links(
             if index is not None:
                 frame_images.setdefault(str(index), store.presign_get(store.results_bucket, key))
             continue
-        if {"masks", "class_maps", PARTS_FOLDER.rstrip("/")} & set(parts[:-1]):
+        if {"masks", "class_maps", PARTS_FOLDER.rstrip("/")} & set(parts[:-1]) or is_job_input(name):
             continue
         url = store.presign_get(store.results_bucket, key)
         downloads.append({"name": name, "key": key, "size": obj["size"], "url": url})

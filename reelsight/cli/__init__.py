@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "process",
     "local",
     "submit",
+    "batch",
     "estimate",
     "api",
     "export",

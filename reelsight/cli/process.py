@@ -22,11 +22,16 @@ def register(subparsers: Any) -> None:
         description=(
             "Process every video under the input directory (recursively): 'infer' runs the model and "
             "writes frames.jsonl + summary.json per video, 'frames' writes the sampled frames as images. "
-            "Outputs go to <output>/<video name>/; a bad video gets an error.json and the others go on."
+            "Outputs go to <output>/<video name>/; a bad video gets an error.json and the others go on. "
+            "A job with a plan (its 'plan' input) runs the plan's parts: a batch's videos or a split "
+            "video's time ranges, each written to the results bucket with a completion marker."
         ),
     )
     parser.add_argument(
-        "--mode", choices=("infer", "frames"), default="infer", help="what to do (default: infer)"
+        "--mode",
+        choices=("infer", "frames"),
+        default=None,
+        help="what to do (default: the job plan's mode, else infer)",
     )
     parser.add_argument("--input", help="input directory (default: REELSIGHT_PROCESSING_INPUT, the job's "
                         "first input LocalPath, or /opt/ml/processing/input)")  # fmt: skip
@@ -45,7 +50,10 @@ def register(subparsers: Any) -> None:
         help="exit non-zero when any video fails (default: only when every video fails)",
     )
     parser.add_argument(
-        "--image-format", choices=("jpg", "png"), default="jpg", help="frames mode image format"
+        "--image-format",
+        choices=("jpg", "png"),
+        default=None,
+        help="frames mode image format (default: the job plan's, else jpg)",
     )
     parser.add_argument(
         "--job-id", help="job id for progress reports (default: REELSIGHT_JOB_ID or the job name)"

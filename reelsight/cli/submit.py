@@ -243,9 +243,21 @@ def _print_record(job: dict[str, Any]) -> None:
     ):
         if job.get(key):
             print(f"{key:<16} {job[key]}")
+    _print_progress(job)
     _print_receipt(job)
     for entry in job.get("status_history") or []:
         print(f"  {entry.get('at')}  {entry.get('status')}  {entry.get('reason') or ''}".rstrip())
+
+
+def _print_progress(job: dict[str, Any]) -> None:
+    """``progress  RUNNING 8/16 frames (50%) ...`` while an unfinished job reports progress."""
+    from reelsight.cli.watch import progress_line
+    from reelsight.contract.progress import job_progress
+
+    status = JobStatus.read(job.get("status"))
+    progress = job_progress(job.get("progress"))
+    if status is not None and not status.terminal and progress is not None and progress.frames_done:
+        print(f"{'progress':<16} {progress_line(status.value, progress)}")
 
 
 def _print_receipt(job: dict[str, Any]) -> None:

@@ -93,13 +93,14 @@ def event(status: str, job: JobRecord | None, progress: VideoProgress | None) ->
 class JobWatcher:
     """Renders each poll of a job (``update``); prints only what changed since the last one."""
 
-    def __init__(self, mode: Mode, stream: TextIO | None = None) -> None:
+    def __init__(self, mode: Mode, stream: TextIO | None = None, *, history_seen: int = 0) -> None:
+        """``history_seen``: status_history entries not to show (a resumed job's earlier attempts)."""
         self.mode = mode
         self.stream = stream or sys.stdout
         self._last_status: str | None = None
         self._last_progress: tuple[Any, ...] | None = None
         self._bar: Any = None
-        self._history_shown = 0  # status_history entries already accounted for
+        self._history_shown = history_seen  # status_history entries already accounted for
 
     def update(self, status: str, job: JobRecord | None) -> None:
         for missed in self._missed_statuses(status, job):

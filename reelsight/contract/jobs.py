@@ -67,6 +67,9 @@ ALLOWED_FROM: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.PARTIAL: frozenset({JobStatus.QUEUED, JobStatus.RUNNING}),
     JobStatus.REJECTED: frozenset(),
 }
+# The one way back: a resume reruns a batch or split job (and its unfinished videos) that ended
+# PARTIAL or FAILED, as a new attempt that starts QUEUED again (JobsTable.resume).
+RESUMABLE_FROM = frozenset({JobStatus.PARTIAL, JobStatus.FAILED})
 # Statuses earlier writers stored (lower case, SageMaker-like words); read, never written.
 LEGACY_STATUSES: dict[str, JobStatus] = {
     "completed": JobStatus.SUCCEEDED,
@@ -281,6 +284,19 @@ class JobRecord:
     summary: dict[str, Any] | None = None  # the short run summary
     warnings: list[str] | None = None
     progress: dict[str, Any] | None = None  # per video: a VideoProgress entry (contract/progress.py)
+    # batch and split jobs (reelsight.contract.batch); a one-video job has none of these
+    kind: str | None = None  # "batch" | "split"
+    parts: int | None = None  # videos (batch) or time ranges (split)
+    attempt: int | None = None  # the attempt now running or last run (1, then 2... per resume)
+    instance_count: int | None = None
+    process_mode: str | None = None  # "infer" | "frames"
+    image_format: str | None = None
+    failed_parts: list[str] | None = None  # part ids that did not finish (PARTIAL, FAILED)
+    skipped_keys: list[str] | None = None  # keys under a batch's prefix that are not videos
+    resumed_by: str | None = None  # the job id of the request that resumed this job last
+    # a batch video's own record
+    batch_id: str | None = None  # the batch job it belongs to
+    part_id: str | None = None  # its part (output folder) in the batch's plan
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -559,6 +575,63 @@ class JobsTable:
         history = job.status_history or []
         before = JobStatus.read(history[-2].get("status")) if len(history) >= 2 else None
         return Transition(True, before, job)
+
+    def resume(
+        self,
+        job_id: str,
+        *,
+        attempt: int,
+        reason: str,
+        fields: Mapping[str, Any] | None = None,
+        statuses: Iterable[JobStatus] = RESUMABLE_FROM,
+    ) -> bool:
+        """Move a PARTIAL or FAILED job (any of ``statuses``, a subset of those) back to QUEUED as
+        ``attempt``, with a history entry; its end (finished_at, reason, failed parts, the
+        submission) is cleared. False when the job is in no such state or already at that attempt."""
+        allowed = sorted(set(statuses) & RESUMABLE_FROM)
+        if not allowed:
+            raise ValueError("only a PARTIAL or FAILED job is resumed")
+        moment = now_iso()
+        names, assignments, values = _set_clauses(
+            {**(fields or {}), "updated_at": moment, "attempt": attempt}
+        )
+        names.update({"#status": "status", "#history": "status_history", "#attempt": "attempt"})
+        values.update(
+            {
+                ":queued": {"S": JobStatus.QUEUED.value},
+                ":entry": {"L": [encode_value(history_entry(JobStatus.QUEUED, moment, reason))]},
+                ":empty": {"L": []},
+                ":new": {"N": str(attempt)},
+                **{f":from{i}": {"S": status.value} for i, status in enumerate(allowed)},
+            }
+        )
+        assignments += [
+            "#status = :queued",
+            "#history = list_append(if_not_exists(#history, :empty), :entry)",
+        ]
+        cleared = ("finished_at", "reason", "failed_parts", "sagemaker_status", "submitted_at")
+        names.update({f"#c{i}": name for i, name in enumerate(cleared)})
+        predecessors = ", ".join(f":from{i}" for i in range(len(allowed)))
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=self._key(job_id),
+                UpdateExpression="SET "
+                + ", ".join(assignments)
+                + " REMOVE "
+                + ", ".join(f"#c{i}" for i in range(len(cleared))),
+                ConditionExpression=(
+                    f"attribute_exists(job_id) AND #status IN ({predecessors})"
+                    " AND (attribute_not_exists(#attempt) OR #attempt < :new)"
+                ),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except Exception as error:
+            if error_code(error) == CONDITION_FAILED:
+                return False
+            raise
+        return True
 
     # --- progress (the API, for Processing jobs) ---
 

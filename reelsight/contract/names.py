@@ -1,7 +1,8 @@
 """Names shared across reelsight: S3 prefixes and keys, video suffixes, job and index names, S3 URIs.
 
 Input bucket: uploads land under ``incoming/`` (async route unless they are large) and batch drops
-under ``batch/`` (always a Processing job). S3 notifies the dispatcher of every object under these
+under ``batch/`` (always a Processing job); videos kept under ``library/`` start nothing by themselves
+and are there for batch jobs to name. S3 notifies the dispatcher of every object under these
 two prefixes; the dispatcher decides with :func:`is_video_key` which ones become jobs.
 
 Results bucket, per job::
@@ -28,6 +29,10 @@ from urllib.parse import quote, unquote
 UPLOAD_PREFIX = "incoming/"
 BATCH_PREFIX = "batch/"
 WATCHED_PREFIXES: tuple[str, ...] = (UPLOAD_PREFIX, BATCH_PREFIX)
+# Videos kept for batch jobs: nothing under it starts a job on its own (S3 does not notify it).
+LIBRARY_PREFIX = "library/"
+# Where a Processing job may read videos from (its role's grant and the dispatcher's check agree).
+VIDEO_SOURCE_PREFIXES: tuple[str, ...] = (*WATCHED_PREFIXES, LIBRARY_PREFIX)
 
 # --- results bucket ---
 JOBS_PREFIX = "jobs/"

@@ -1,22 +1,41 @@
-"""The Processing job reelsight starts for one video: its static definition and the request built from it.
+"""The Processing jobs reelsight starts: their static definition and the requests built from it.
 
 The CDK app builds one :class:`ProcessingJobDefinition` from its configuration and hands it to the
 dispatcher as one environment variable (JSON, :data:`reelsight.envvars.PROCESSING_JOB_DEFINITION`);
-the dispatcher adds what varies per video with :func:`create_processing_job_request`. Tests build
-requests with the same function, from the synthesized template's definition or from Python values.
+the dispatcher adds what varies per job with :func:`create_batch_job_request` (a batch or split
+:class:`~reelsight.contract.batch.JobPlan`) or :func:`create_processing_job_request` (one video).
+Every job carries a plan: a one-video job runs the batch plan of one part
+(:func:`single_video_plan`), so the worker has one code path. Each job reads two inputs, both
+written by the dispatcher to the results bucket before the job starts: the ManifestFile naming
+exactly the videos to read (channel ``video``) and ``plan.json`` (channel ``plan``). Tests build
+requests with the same functions, from the synthesized template's definition or from Python values.
 """
 
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from reelsight import envvars
-from reelsight.contract.names import output_prefix, processing_job_name, s3_uri
+from reelsight.contract.batch import (
+    PLAN_CHANNEL,
+    PLAN_INPUT_DIR,
+    VIDEO_CHANNEL,
+    JobPlan,
+    Mode,
+    Part,
+    attempt_job_name,
+    manifest_key,
+    output_names,
+    plan_key,
+)
+from reelsight.contract.names import output_prefix, s3_uri, split_s3_uri
 
+CONTAINER_ROOT = "/opt/ml"
 PROCESSING_INPUT_DIR = "/opt/ml/processing/input/video"
 PROCESSING_OUTPUT_DIR = "/opt/ml/processing/output"
 # The worker image's entry point runs `reelsight process` when the arguments start with "process".
@@ -27,6 +46,14 @@ MXNET_FRAMEWORK = "mxnet"
 # which it refuses a VolumeKmsKeyId: the "d" variants (m5d, g4dn, p4d, ...) and these.
 _INSTANCE_STORAGE_FAMILIES = frozenset({"g5", "g6", "g6e", "p5", "p5e", "p5en"})
 _D_VARIANT = re.compile(r"^[a-z]+\d+[a-z]*d[a-z]*$")
+
+
+def container_path(path: str, environ: Mapping[str, str]) -> str:
+    """``path`` as this process sees it: a path under /opt/ml moves under ``OPT_ML_ROOT`` when set."""
+    root = environ.get(envvars.OPT_ML_ROOT)
+    if not root or not (path == CONTAINER_ROOT or path.startswith(CONTAINER_ROOT + "/")):
+        return path
+    return root.rstrip("/") + path[len(CONTAINER_ROOT) :]
 
 
 def has_instance_storage(instance_type: str) -> bool:
@@ -133,29 +160,70 @@ def _checked(name: str, value: Any) -> Any:
     return value
 
 
-def create_processing_job_request(
+def single_video_plan(
+    job_id: str,
+    video: str,
+    *,
+    mode: Mode = "infer",
+    image_format: str = "jpg",
+    options: Mapping[str, str] | None = None,
+) -> JobPlan:
+    """The plan of a one-video job: a batch of one part, whose record is the job's own. The
+    dispatcher has decided already that ``video`` (s3://) is one, by the deployment's suffixes."""
+    bucket, key = split_s3_uri(video)
+    folder, name = posixpath.split(key)
+    part = Part(part_id=output_names([name])[name], video=video, relative_path=name)
+    return JobPlan(
+        job_id=job_id,
+        kind="batch",
+        parts=(part,),
+        mode=mode,
+        image_format=image_format,
+        options=dict(options or {}),
+        input_prefix=s3_uri(bucket, f"{folder}/" if folder else ""),
+    )
+
+
+def plan_location(definition: ProcessingJobDefinition, job_id: str) -> str:
+    return s3_uri(definition.results_bucket, plan_key(job_id))
+
+
+def manifest_location(definition: ProcessingJobDefinition, job_id: str, attempt: int) -> str:
+    return s3_uri(definition.results_bucket, manifest_key(job_id, attempt))
+
+
+def create_batch_job_request(
     definition: ProcessingJobDefinition,
     *,
-    job_id: str,
-    input_location: str,
+    plan: JobPlan,
+    attempt: int,
+    manifest_uri: str,
+    plan_uri: str,
     environment: Mapping[str, str],
     framework: str = "torchvision",
+    instance_count: int | None = None,
 ) -> dict[str, Any]:
-    """The CreateProcessingJob request for one video; ``environment`` holds its run options."""
+    """The CreateProcessingJob request of one attempt of ``plan``; ``environment`` holds its run
+    options. A batch shards the manifest's videos over the hosts; a split gives each host the video."""
+    job_id = plan.job_id
     request: dict[str, Any] = {
-        "ProcessingJobName": processing_job_name(job_id),
+        "ProcessingJobName": attempt_job_name(job_id, attempt),
         "RoleArn": definition.role_arn,
         "AppSpecification": {
             "ImageUri": definition.image_for(framework),
             "ContainerArguments": list(PROCESSING_ARGUMENTS),
         },
-        "ProcessingInputs": [_video_input(input_location)],
+        "ProcessingInputs": [
+            _video_input(manifest_uri, sharded=plan.kind == "batch"),
+            _plan_input(plan_uri),
+        ],
         "ProcessingOutputConfig": _output_config(definition, job_id),
-        "ProcessingResources": {"ClusterConfig": _cluster_config(definition)},
+        "ProcessingResources": {"ClusterConfig": _cluster_config(definition, instance_count)},
         "StoppingCondition": {"MaxRuntimeInSeconds": definition.max_runtime_seconds},
         "Environment": {
             **environment,
             envvars.JOB_ID: job_id,
+            envvars.ATTEMPT: str(attempt),
             **definition.api_environment(),
             **definition.cost_environment(),
         },
@@ -166,15 +234,51 @@ def create_processing_job_request(
     return request
 
 
-def _video_input(input_location: str) -> dict[str, Any]:
+def create_processing_job_request(
+    definition: ProcessingJobDefinition,
+    *,
+    job_id: str,
+    input_location: str,
+    environment: Mapping[str, str],
+    framework: str = "torchvision",
+) -> dict[str, Any]:
+    """The CreateProcessingJob request for one video (``input_location``, s3://). It reads the
+    manifest and plan the dispatcher writes (:func:`single_video_plan`, :func:`manifest_location`,
+    :func:`plan_location`), so the job downloads exactly that object and no key that merely starts
+    with it."""
+    return create_batch_job_request(
+        definition,
+        plan=single_video_plan(job_id, input_location),
+        attempt=1,
+        manifest_uri=manifest_location(definition, job_id, 1),
+        plan_uri=plan_location(definition, job_id),
+        environment=environment,
+        framework=framework,
+    )
+
+
+def _video_input(manifest_uri: str, *, sharded: bool) -> dict[str, Any]:
     return {
-        "InputName": "video",
+        "InputName": VIDEO_CHANNEL,
         "S3Input": {
-            "S3Uri": input_location,
+            "S3Uri": manifest_uri,
             "LocalPath": PROCESSING_INPUT_DIR,
+            "S3DataType": "ManifestFile",
+            "S3InputMode": "File",
+            "S3DataDistributionType": "ShardedByS3Key" if sharded else "FullyReplicated",
+        },
+    }
+
+
+def _plan_input(plan_uri: str) -> dict[str, Any]:
+    return {
+        "InputName": PLAN_CHANNEL,
+        "S3Input": {
+            "S3Uri": plan_uri,
+            "LocalPath": PLAN_INPUT_DIR,
             "S3DataType": "S3Prefix",
             "S3InputMode": "File",
-            "S3DataDistributionType": "ShardedByS3Key",
+            "S3DataDistributionType": "FullyReplicated",
         },
     }
 
@@ -194,9 +298,9 @@ def _output_config(definition: ProcessingJobDefinition, job_id: str) -> dict[str
     return config
 
 
-def _cluster_config(definition: ProcessingJobDefinition) -> dict[str, Any]:
+def _cluster_config(definition: ProcessingJobDefinition, instance_count: int | None) -> dict[str, Any]:
     cluster: dict[str, Any] = {
-        "InstanceCount": definition.instance_count,
+        "InstanceCount": instance_count or definition.instance_count,
         "InstanceType": definition.instance_type,
         "VolumeSizeInGB": definition.volume_size_gb,
     }

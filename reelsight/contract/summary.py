@@ -14,11 +14,12 @@ See docs/results-format.md for every field.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, cast, get_args
 
 from reelsight.contract.cost import CostReceipt
+from reelsight.contract.names import TRACKS_FILE
 from reelsight.contract.values import non_negative_number
 
 SCHEMA_VERSION = "1.1"  # 1.1: tracking (unique_objects_per_class, track_ids, tracks.jsonl)
@@ -196,3 +197,60 @@ class RunSummary:
 
 def _copy(counts: dict[str, int] | None) -> dict[str, int] | None:
     return dict(counts) if counts is not None else None
+
+
+def merge_summaries(
+    parts: list[RunSummary],
+    *,
+    params: Mapping[str, Any],
+    unique_objects_per_class: Mapping[str, int] | None = None,
+    more_warnings: Sequence[str] = (),
+) -> RunSummary:
+    """One summary of a video run as consecutive time ranges (``parts`` in time order), the same as
+    a run of the whole video would write apart from its timings; ``params`` are the whole run's.
+
+    A tracked run's ranges run untracked and the merger tracks them as one run: it passes the
+    stitched tracks' ``unique_objects_per_class`` (the summary then lists ``tracks.jsonl``) and the
+    whole run's own warnings (``more_warnings``, said after the ranges' own)."""
+    if not parts:
+        raise ValueError("nothing to merge: no range summary")
+    counts: dict[str, int] = {}
+    for part in parts:
+        for name, count in part.counts_per_class.items():
+            counts[name] = counts.get(name, 0) + count
+    frames = sum(part.frames_sampled for part in parts)
+    warnings = list(dict.fromkeys([*(w for part in parts for w in part.warnings), *more_warnings]))
+    unique = dict(unique_objects_per_class) if unique_objects_per_class is not None else None
+    artifacts = {
+        k: v for part in parts for k, v in part.artifacts.items() if k in _MERGED_ARTIFACTS or v.endswith("/")
+    }
+    if unique is not None:
+        artifacts["tracks"] = TRACKS_FILE
+    partial = any(part.partial for part in parts)
+    return RunSummary(
+        video=dict(parts[0].video),
+        model=dict(parts[0].model),
+        params=dict(params),
+        frames_sampled=frames,
+        detections_total=sum(part.detections_total for part in parts),
+        counts_per_class=dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+        unique_objects_per_class=unique,
+        timings=_summed_timings([part.timings for part in parts], frames),
+        partial=partial,
+        approximate=any(part.approximate for part in parts),
+        warnings=warnings,
+        artifacts=artifacts,
+        status="partial" if partial else "ok",
+    )
+
+
+# What a merged result holds besides the per-frame folders (mask PNGs, frame images, ...).
+_MERGED_ARTIFACTS = frozenset({"frames", "summary"})
+
+
+def _summed_timings(timings: list[Timings], frames: int) -> Timings:
+    total = Timings(**{f.name: sum(getattr(t, f.name) for t in timings) for f in fields(Timings)})
+    per = max(frames, 1)
+    total.inference_per_frame = total.inference / per
+    total.total_per_frame = total.total / per
+    return total

@@ -54,6 +54,16 @@ def default_size(model: str) -> tuple[int, int]:
     return (1280, 720)  # a 16:9 frame at the detectors' usual scale
 
 
+def _not_torchvision(name: str, framework: str) -> str:
+    if name == "builtin_ssd":
+        return (
+            "builtin_ssd is an MXNet model: export its model.tar.gz where MXNet is installed "
+            "(.venv-mxnet or the MXNet image) with `python -m reelsight.mx export-onnx "
+            "MODEL_TAR_GZ OUT.onnx`; the file then runs here (docs/edge.md)"
+        )
+    return f"{name} is a {framework} model; ONNX export covers the torchvision models and builtin_ssd"
+
+
 def export_onnx(
     model: str,
     out_path: str | Path,
@@ -75,9 +85,7 @@ def export_onnx(
 
     spec = get_spec(model)
     if spec.framework != "torchvision":
-        raise ModelError(
-            f"{spec.name} is a {spec.framework} model; ONNX export covers the torchvision models"
-        )
+        raise ModelError(_not_torchvision(spec.name, spec.framework))
     width, height = size or default_size(spec.name)
     if width < 32 or height < 32:
         raise ParamError(f"export size must be at least 32x32, got {width}x{height}")

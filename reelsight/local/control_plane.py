@@ -6,8 +6,9 @@ and their waiters work. Operations are plain handlers in a table: the endpoint's
 (``DescribeEndpoint``, which is ``InService`` once the worker answers ``/ping``,
 ``DescribeEndpointConfig``, ``DescribeModel``, their ``List*`` forms, and the endpoint's lineage
 context that SageMaker creates with every endpoint) are built here; another group (Processing, say)
-is one more table passed to ``ControlPlane``. An operation that no table knows is forwarded to the
-AWS emulator, so what it knows (Processing jobs among it) stays reachable through the same URL.
+is one more table passed to ``ControlPlane``: the local Processing service's
+(``reelsight.local.processing_service``) when the config has one. An operation that no table knows
+is forwarded to the AWS emulator, so what it knows stays reachable through the same URL.
 """
 
 from __future__ import annotations
@@ -449,14 +450,35 @@ class ControlPlane:
         return Handler
 
 
-def write_config(path: Path, templates: list[Path], *, worker_url: str, fallback_url: str | None) -> None:
-    """The control plane's configuration file, from the templates (what ``main`` reads)."""
+def write_config(
+    path: Path,
+    templates: list[Path],
+    *,
+    worker_url: str,
+    fallback_url: str | None,
+    processing: Mapping[str, Any] | None = None,
+) -> None:
+    """The control plane's configuration file, from the templates (what ``main`` reads); with
+    ``processing`` (a ``reelsight.local.processing_service.ServiceConfig`` as JSON), it also serves
+    the Processing table."""
     config = {
         "endpoint": asdict(declared_endpoint(templates)),
         "worker_url": worker_url,
         "fallback_url": fallback_url,
+        "processing": dict(processing) if processing else None,
     }
     path.write_text(json.dumps(config, indent=2))
+
+
+def _operations(config: Mapping[str, Any], endpoint: EndpointOperations) -> dict[str, Operation]:
+    """The endpoint's table, and the Processing table when the config has one."""
+    operations = endpoint.operations()
+    if config.get("processing"):
+        from reelsight.local.processing_service import ProcessingService, ServiceConfig
+
+        service = ProcessingService(ServiceConfig.from_json(config["processing"]))
+        operations.update(service.operations())
+    return operations
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -466,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     config = json.loads(Path(args.config).read_text())
     endpoint = EndpointOperations(DeclaredEndpoint.from_json(config["endpoint"]), config["worker_url"])
     plane = ControlPlane(
-        endpoint.operations(), fallback_url=config.get("fallback_url"), host=args.host, port=args.port
+        _operations(config, endpoint), fallback_url=config.get("fallback_url"), host=args.host, port=args.port
     )
     plane.start()
     log.info("control plane for %s listening on %s", endpoint.declared.endpoint_name, plane.url)

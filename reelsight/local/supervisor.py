@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -251,8 +252,41 @@ class LocalAddresses:
 
     @property
     def lambda_aws_env(self) -> dict[str, str]:
-        """As ``aws_env``, with SageMaker's runtime calls going to the local async endpoint."""
-        return {**self.aws_env, "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self.endpoint_url}
+        """As ``aws_env``, with SageMaker's runtime calls going to the local async endpoint and its API
+        (CreateProcessingJob among it) to the control plane."""
+        env = {**self.aws_env, "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self.endpoint_url}
+        if self.control_plane_url:
+            env["AWS_ENDPOINT_URL_SAGEMAKER"] = self.control_plane_url
+        return env
+
+
+# The command each image's entry point runs for `process`: the worker image's entry point runs
+# `reelsight process`, the segmentation image's `python -m reelsight.mx process` in its own environment.
+WORKER_COMMAND = (sys.executable, "-m", "reelsight")
+MXNET_COMMAND = (".venv-mxnet/bin/python", "-m", "reelsight.mx")
+
+
+def processing_images(plan: StackPlan) -> dict[str, list[str]]:
+    """ImageUri -> local command, for the images of the templates' Processing job definition."""
+    images: dict[str, list[str]] = {}
+    for fn in plan.functions:
+        text = fn.environment.get(envvars.PROCESSING_JOB_DEFINITION)
+        if not text:
+            continue
+        definition = ProcessingJobDefinition.from_json(text)
+        images[definition.image_uri] = list(WORKER_COMMAND)
+        if definition.mxnet_image_uri:
+            images[definition.mxnet_image_uri] = list(MXNET_COMMAND)
+    return images
+
+
+def rule_targets(plan: StackPlan) -> list[dict[str, Any]]:
+    """The templates' EventBridge rules as the Processing service sends to them: pattern, queue URLs."""
+    urls = {queue.arn: queue.url for queue in plan.queues}
+    return [
+        {"pattern": rule.event_pattern, "queue_urls": [urls[arn] for arn in rule.queue_arns if arn in urls]}
+        for rule in plan.rules
+    ]
 
 
 def functions_with_event_sources(plan: StackPlan) -> list[FunctionPlan]:
@@ -340,7 +374,7 @@ class Supervisor:
             self.build_worker(endpoint_plan, addresses, weights, concurrency, jobs_table=jobs_table)
         )
         endpoint = self._spawn(self.build_async_endpoint(endpoint_plan, addresses, concurrency))
-        control_plane = self._spawn(self.build_control_plane(paths, addresses))
+        control_plane = self._spawn(self.build_control_plane(paths, addresses, plan))
         for fn in functions_with_event_sources(plan):
             self._spawn(self.build_lambda_runner(fn, addresses))
         if addresses.api_port:
@@ -511,12 +545,22 @@ class Supervisor:
             stale.unlink(missing_ok=True)
         return path
 
-    def build_control_plane(self, templates: list[Path], addresses: LocalAddresses) -> ManagedProcess:
-        """The SageMaker control plane for the templates' endpoint (its config: control-plane.json)."""
+    def build_control_plane(
+        self, templates: list[Path], addresses: LocalAddresses, plan: StackPlan | None = None
+    ) -> ManagedProcess:
+        """The SageMaker control plane for the templates' endpoint and, given the plan, the local
+        Processing service (its config: control-plane.json)."""
         from reelsight.local.control_plane import write_config
 
         config_path = self.dir / "control-plane.json"
-        write_config(config_path, templates, worker_url=addresses.worker_url, fallback_url=addresses.moto_url)
+        write_config(
+            config_path,
+            templates,
+            worker_url=addresses.worker_url,
+            fallback_url=addresses.moto_url,
+            processing=self.processing_config(plan, addresses) if plan is not None else None,
+        )
+        config_path.chmod(0o600)  # it holds the local API's token for the Processing hosts
         return ManagedProcess(
             "control-plane",
             self._python(
@@ -532,6 +576,23 @@ class Supervisor:
             health_url=f"{addresses.control_plane_url}/ping",
             port=addresses.control_plane_port,
         )
+
+    def processing_config(self, plan: StackPlan, addresses: LocalAddresses) -> dict[str, Any]:
+        """The local Processing service's config: each image of the dispatcher's job definition runs
+        its entry point's command, the jobs' state changes go to the rules' queues, and the hosts get
+        the local API's token (the job's definition names a secret that exists on AWS only)."""
+        from reelsight.local.processing_service import ServiceConfig
+
+        work_dir = self.dir / "processing"
+        shutil.rmtree(work_dir, ignore_errors=True)  # a new stack: an older one's jobs are gone with its moto
+        return ServiceConfig(
+            work_dir=str(work_dir),
+            images=processing_images(plan),
+            aws_env={**FAKE_CREDENTIALS, **addresses.aws_env},
+            host_env={envvars.API_TOKEN: self.api_token} if addresses.api_url else {},
+            rules=rule_targets(plan),
+            cwd=str(Path.cwd()),
+        ).to_json()
 
     def _client_env(self, addresses: LocalAddresses) -> dict[str, str]:
         """What ``reelsight local env`` exports: every AWS tool pointed at this stack."""

@@ -131,6 +131,15 @@ class EndpointPlan:
 
 
 @dataclass
+class RulePlan:
+    """An EventBridge rule with its SQS targets: the local stack sends matching events there."""
+
+    logical_id: str
+    event_pattern: dict[str, Any]
+    queue_arns: list[str]  # the planned queues' ARNs (their URLs may change as they are created)
+
+
+@dataclass
 class StackPlan:
     buckets: list[BucketPlan] = field(default_factory=list)
     queues: list[QueuePlan] = field(default_factory=list)
@@ -142,6 +151,7 @@ class StackPlan:
     event_sources: list[EventSourcePlan] = field(default_factory=list)
     endpoint: EndpointPlan | None = None
     outputs: dict[str, str] = field(default_factory=dict)
+    rules: list[RulePlan] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -388,6 +398,7 @@ def build_plan(paths: list[Path], *, sqs_base_url: str = "http://127.0.0.1") -> 
         event_sources=_event_source_plans(by_type, resolver, queues, functions),
         endpoint=_endpoint_plan(by_type, resolver),
         outputs=_output_values(outputs, resolver),
+        rules=_rule_plans(by_type, resolver, queues),
     )
 
 
@@ -569,6 +580,26 @@ def _event_source_plans(
                 batching_window=int(props.get("MaximumBatchingWindowInSeconds", 0)),
             )
         )
+    return plans
+
+
+def _rule_plans(
+    by_type: dict[str, list[Resource]], resolver: _Resolver, queues: list[QueuePlan]
+) -> list[RulePlan]:
+    """The enabled EventBridge rules that target queues of the plan (other targets are not local)."""
+    queues_by_arn = {q.arn: q for q in queues}
+    plans = []
+    for res in by_type.get("AWS::Events::Rule", []):
+        props = resolver.resolve(res.stack, res.properties)
+        if props.get("State", "ENABLED") != "ENABLED" or not isinstance(props.get("EventPattern"), dict):
+            continue
+        arns = [
+            str(target.get("Arn"))
+            for target in props.get("Targets") or []
+            if isinstance(target, dict) and str(target.get("Arn")) in queues_by_arn
+        ]
+        if arns:
+            plans.append(RulePlan(res.logical_id, props["EventPattern"], arns))
     return plans
 
 

@@ -58,13 +58,14 @@ def load_predictor(
     detectors' internal resize).
     """
     spec = get_spec(name)
+    if weights.endswith(".onnx"):  # an exported MXNet model (builtin_ssd) runs here too
+        return _load_onnx(weights, spec, device, score_threshold)
     if spec.framework == "mxnet":
         raise ModelError(
             f"{spec.name} is an MXNet model: run it with the MXNet image or environment "
-            "(this environment has PyTorch, and GluonCV cannot import beside it)"
+            "(this environment has PyTorch, and GluonCV cannot import beside it), or export it "
+            "to ONNX (docs/edge.md)"
         )
-    if weights.endswith(".onnx"):
-        return _load_onnx(weights, spec, device, score_threshold)
 
     from reelsight.models import weights as weight_loading
     from reelsight.models.predictor import TorchvisionPredictor, resolve_device, resolve_precision

@@ -40,6 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--labels", help="class names file for builtin_ssd (one per line)")
     run.set_defaults(func=_run)
 
+    export = sub.add_parser(
+        "export-onnx",
+        help="write a built-in SSD artifact as an ONNX file for `reelsight run --model-file` (docs/edge.md)",
+    )
+    export.add_argument("weights", help="the training job's model.tar.gz (path, folder or s3:// URI)")
+    export.add_argument("out", help="the .onnx file to write")
+    export.add_argument("--labels", help="class names file (one per line), else the artifact's")
+    export.set_defaults(func=_export_onnx)
+
     bake = sub.add_parser("bake", help="download pretrained GluonCV weights into a folder (image build)")
     bake.add_argument("--model", default="deeplab_resnet101_citys", help="GluonCV model-zoo name")
     bake.add_argument("--dir", required=True, help="folder for <model>.params (REELSIGHT_MODEL_DIR)")
@@ -51,6 +60,19 @@ def _bake(args: argparse.Namespace) -> int:
     from reelsight.mx.bake import bake
 
     print(f"baked {bake(args.model, args.dir)}")
+    return 0
+
+
+def _export_onnx(args: argparse.Namespace) -> int:
+    import json
+
+    from reelsight.mx import BUILTIN_SSD
+    from reelsight.mx.loader import load_mx_predictor
+    from reelsight.mx.onnx_export import export_builtin_ssd
+
+    predictor = load_mx_predictor(BUILTIN_SSD, weights=args.weights, device="cpu", labels=args.labels)
+    path = export_builtin_ssd(predictor, args.out)
+    print(json.dumps({"path": str(path), "model": BUILTIN_SSD, "classes": list(predictor.classes)}))
     return 0
 
 

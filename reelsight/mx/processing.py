@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from reelsight import envvars
+from reelsight.contract.processing import container_path
 from reelsight.worker import processing
 
 DEFAULT_MODEL = "deeplab_resnet101_citys"
@@ -25,7 +26,7 @@ def default_environment(environ: Mapping[str, str]) -> dict[str, str]:
     """``environ`` plus the MXNet defaults (model, include) that neither it nor the job config sets."""
     merged = dict(environ)
     job_config = processing.read_job_config(
-        Path(environ.get(envvars.JOB_CONFIG) or processing.DEFAULT_JOB_CONFIG)
+        Path(environ.get(envvars.JOB_CONFIG) or container_path(processing.DEFAULT_JOB_CONFIG, environ))
     )
     job_env = job_config.get("Environment") or {}
     for name, value in _DEFAULTS.items():

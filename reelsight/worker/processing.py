@@ -4,7 +4,9 @@ Reads ``resourceconfig.json`` (which host am I, among how many) and
 ``processingjobconfig.json`` (job name, inputs, environment), processes every video under
 the input directory and writes, per video, ``<output>/<name>/`` with the results or an
 ``error.json``; a job-level manifest lists every video's outcome and the first 1 KB of the
-message file becomes the job's ExitMessage.
+message file becomes the job's ExitMessage. A job with a plan (its "plan" input) runs the plan's
+parts instead (:mod:`reelsight.worker.planned`). Every /opt/ml path goes through
+``container_path``, so ``REELSIGHT_OPT_ML_ROOT`` can stand for /opt/ml.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from reelsight import envvars
+from reelsight.contract.batch import PLAN_CHANNEL, PLAN_FILE, VIDEO_CHANNEL, JobPlan
+from reelsight.contract.batch import output_names as batch_output_names
 from reelsight.contract.names import FRAMES_FILE, is_video_key, job_prefix, s3_location_or_none
+from reelsight.contract.processing import container_path
 from reelsight.contract.progress import VideoProgress
 from reelsight.contract.settings import env_seconds
 from reelsight.errors import ParamError, ReelsightError
@@ -83,13 +88,39 @@ def read_job_config(path: Path) -> dict[str, Any]:
     return data
 
 
-def job_input(job_config: Mapping[str, Any], input_dir: Path) -> dict[str, Any]:
-    """The S3Input whose LocalPath is ``input_dir`` (or the only one), else ``{}``."""
-    inputs = [i.get("S3Input") or {} for i in job_config.get("ProcessingInputs") or [] if isinstance(i, dict)]
+def job_input(
+    job_config: Mapping[str, Any], input_dir: Path, environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The S3Input whose LocalPath (as this process sees it) is ``input_dir``, or the only video
+    input, else ``{}``."""
+    inputs = [s3_input for _, s3_input in _video_inputs(job_config)]
     for s3_input in inputs:
-        if Path(str(s3_input.get("LocalPath", ""))) == input_dir:
+        if Path(container_path(str(s3_input.get("LocalPath", "")), environ or {})) == input_dir:
             return s3_input
     return inputs[0] if len(inputs) == 1 else {}
+
+
+def _video_inputs(job_config: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(InputName, S3Input) of every input but the plan, the video channel first."""
+    found = [
+        (str(item.get("InputName") or ""), item.get("S3Input") or {})
+        for item in job_config.get("ProcessingInputs") or []
+        if isinstance(item, dict) and item.get("InputName") != PLAN_CHANNEL
+    ]
+    return sorted(found, key=lambda named: named[0] != VIDEO_CHANNEL)
+
+
+def read_plan(job_config: Mapping[str, Any], environ: Mapping[str, str]) -> JobPlan | None:
+    """The job's plan (its "plan" input's plan.json); None without one; ParamError when unreadable."""
+    for item in job_config.get("ProcessingInputs") or []:
+        if isinstance(item, dict) and item.get("InputName") == PLAN_CHANNEL:
+            local = str((item.get("S3Input") or {}).get("LocalPath") or "")
+            path = Path(container_path(local, environ)) / PLAN_FILE
+            try:
+                return JobPlan.from_json(path.read_bytes())
+            except (OSError, ValueError, TypeError) as exc:
+                raise ParamError(f"the job plan {path} cannot be read: {exc}") from None
+    return None
 
 
 def list_videos(root: Path) -> list[Path]:
@@ -108,15 +139,10 @@ def shard(videos: list[Path], index: int, count: int) -> list[Path]:
 
 
 def output_names(videos: list[Path]) -> dict[Path, str]:
-    """Output folder per video: its stem, or its relative path flattened when stems collide."""
-    stems = Counter(p.stem for p in videos)
-    names = {}
-    for path in videos:
-        if stems[path.stem] == 1:
-            names[path] = path.stem
-        else:
-            names[path] = "__".join((*path.parent.parts, path.name.replace(".", "_")))
-    return names
+    """Output folder per video: its stem, or its relative path flattened when stems collide (the
+    rule of a batch plan's part ids)."""
+    names = batch_output_names(p.as_posix() for p in videos)
+    return {path: names[path.as_posix()] for path in videos}
 
 
 @dataclass
@@ -131,6 +157,9 @@ class ProcessSettings:
     image_format: str = "jpg"
     job_id: str = "local"
     host: HostInfo = field(default_factory=HostInfo)
+    plan: JobPlan | None = None  # a batch or split job's plan (the "plan" input)
+    plan_error: str | None = None  # why the plan the job names cannot be read
+    attempt: int = 1  # which run of a batch or split job (REELSIGHT_ATTEMPT)
     input_uri: str | None = None  # S3 prefix the input directory mirrors, for video URIs
     distribution: str | None = None  # S3DataDistributionType of the input
     api_url: str | None = None
@@ -149,43 +178,48 @@ def settings_from_environment(
     input_dir: str | None = None,
     output_dir: str | None = None,
     message_file: str | None = None,
-    mode: ProcessMode = "infer",
+    mode: ProcessMode | None = None,
     custom_sharding: bool = False,
     fail_on_any_error: bool = False,
-    image_format: str = "jpg",
+    image_format: str | None = None,
     job_id: str | None = None,
 ) -> ProcessSettings:
-    """Settings from the config files, the job's Environment, the process environment and flags
-    (later ones win)."""
+    """Settings from the config files, the job's plan, the job's Environment, the process
+    environment and flags (later ones win)."""
     from reelsight.contract.options import resolve_run_options
 
-    host = read_resource_config(Path(environ.get(envvars.RESOURCE_CONFIG) or DEFAULT_RESOURCE_CONFIG))
-    job_config = read_job_config(Path(environ.get(envvars.JOB_CONFIG) or DEFAULT_JOB_CONFIG))
+    def at(path: str) -> str:
+        return container_path(path, environ)
+
+    host = read_resource_config(Path(environ.get(envvars.RESOURCE_CONFIG) or at(DEFAULT_RESOURCE_CONFIG)))
+    job_config = read_job_config(Path(environ.get(envvars.JOB_CONFIG) or at(DEFAULT_JOB_CONFIG)))
     job_env = job_config.get("Environment") or {}
     merged = {**{str(k): str(v) for k, v in job_env.items()}, **environ}
+    plan, plan_error = _plan_or_error(job_config, environ)
     # The same resolution as the dispatcher's, so the job record states what runs here.
-    options = resolve_run_options(merged, overrides)
-    inp = Path(
-        input_dir or merged.get(envvars.PROCESSING_INPUT) or _first_local_path(job_config) or DEFAULT_INPUT
-    )
-    s3_input = job_input(job_config, inp)
+    options = resolve_run_options(merged, {**(plan.options if plan else {}), **overrides})
+    local_in = _first_local_path(job_config)
+    inp = Path(input_dir or at(merged.get(envvars.PROCESSING_INPUT) or local_in or DEFAULT_INPUT))
+    s3_input = job_input(job_config, inp, environ)
     out = Path(
         output_dir
-        or merged.get(envvars.PROCESSING_OUTPUT)
-        or _first_output_path(job_config)
-        or DEFAULT_OUTPUT
+        or at(merged.get(envvars.PROCESSING_OUTPUT) or _first_output_path(job_config) or DEFAULT_OUTPUT)
     )
+    job_id = job_id or (plan.job_id if plan else None)
     return ProcessSettings(
         input_dir=inp,
         output_dir=out,
-        message_file=Path(message_file or merged.get(envvars.OUTPUT_MESSAGE) or DEFAULT_MESSAGE),
+        message_file=Path(message_file or at(merged.get(envvars.OUTPUT_MESSAGE) or DEFAULT_MESSAGE)),
         options=options,
-        mode=mode,
+        mode=mode or (plan.mode if plan else "infer"),
         custom_sharding=custom_sharding,
         fail_on_any_error=fail_on_any_error,
-        image_format=image_format,
+        image_format=image_format or (plan.image_format if plan else "jpg"),
         job_id=job_id or merged.get(envvars.JOB_ID) or str(job_config.get("ProcessingJobName") or "local"),
         host=host,
+        plan=plan,
+        plan_error=plan_error,
+        attempt=_attempt(merged),
         input_uri=s3_input.get("S3Uri"),
         distribution=s3_input.get("S3DataDistributionType"),
         api_url=merged.get(envvars.API_URL) or None,
@@ -195,6 +229,24 @@ def settings_from_environment(
         parts_bucket=_parts_bucket(job_config, job_id or merged.get(envvars.JOB_ID)),
         part_policy=PartPolicy.from_env(merged),
     )
+
+
+def _plan_or_error(
+    job_config: Mapping[str, Any], environ: Mapping[str, str]
+) -> tuple[JobPlan | None, str | None]:
+    try:
+        return read_plan(job_config, environ), None
+    except ParamError as exc:
+        return None, str(exc)
+
+
+def _attempt(environ: Mapping[str, str]) -> int:
+    text = environ.get(envvars.ATTEMPT, "").strip()
+    if not text:
+        return 1
+    if not text.isdigit() or int(text) < 1:
+        raise ParamError(f"{envvars.ATTEMPT} must be a whole number from 1, got {text!r}")
+    return int(text)
 
 
 def _api_token(environ: Mapping[str, str]) -> str | None:
@@ -223,10 +275,9 @@ def _api_certificate(environ: Mapping[str, str]) -> PinnedCertificate | None:
 
 
 def _first_local_path(job_config: Mapping[str, Any]) -> str | None:
-    for item in job_config.get("ProcessingInputs") or []:
-        path = (item.get("S3Input") or {}).get("LocalPath") if isinstance(item, dict) else None
-        if path:
-            return str(path)
+    for _, s3_input in _video_inputs(job_config):
+        if s3_input.get("LocalPath"):
+            return str(s3_input["LocalPath"])
     return None
 
 
@@ -288,12 +339,18 @@ def run_job(settings: ProcessSettings, *, load: LoadFn | None = None, infer: Inf
     """
     load = load or _load_predictor
     infer = infer or _infer
+    if settings.plan_error:
+        return fail_before_any_video(settings, settings.plan_error, 2)
+    if settings.plan is not None:
+        from reelsight.worker.planned import run_planned
+
+        return run_planned(settings, settings.plan, load=load, infer=infer)
     started = time.monotonic()
     notes: list[str] = []
     try:
         everything = list_videos(settings.input_dir)
     except ReelsightError as exc:
-        _write_message(settings.message_file, f"reelsight process {settings.host.current_host}: {exc}")
+        write_message(settings.message_file, f"reelsight process {settings.host.current_host}: {exc}")
         raise
     names = output_names(everything)
     mine = everything
@@ -312,23 +369,15 @@ def run_job(settings: ProcessSettings, *, load: LoadFn | None = None, infer: Inf
         len(everything),
         settings.mode,
     )
-    reporter = None
-    if settings.api_url and settings.api_token:
-        reporter = ProgressReporter(
-            settings.api_url,
-            settings.api_token,
-            settings.job_id,
-            min_interval=settings.progress_interval,
-            pinned=settings.api_certificate,
-        )
+    reporter = make_reporter(settings)
     outcomes: list[VideoOutcome] = []
     fatal: str | None = None
     fatal_code = 1
     try:
         predictor = load(settings) if mine and settings.mode == "infer" else None
         for rel in mine:
-            parts = _part_uploader(settings, names[rel], single=len(everything) == 1)
-            outcomes.append(_process_one(settings, rel, names[rel], predictor, reporter, infer, parts))
+            parts = part_uploader(settings, names[rel], single=len(everything) == 1)
+            outcomes.append(process_one(settings, rel, names[rel], predictor, reporter, infer, parts))
     except Exception as exc:  # the model cannot load: nothing can run
         if not isinstance(exc, ReelsightError):
             log.error("%s", traceback.format_exc())
@@ -338,9 +387,9 @@ def run_job(settings: ProcessSettings, *, load: LoadFn | None = None, infer: Inf
         if reporter is not None:
             reporter.close()
     counts = Counter(o.status for o in outcomes)
-    _write_manifest(settings, outcomes, counts, notes, fatal, time.monotonic() - started)
-    message = _message(settings, len(mine), outcomes, counts, notes, fatal)
-    _write_message(settings.message_file, message)
+    write_manifest(settings, outcomes, counts, notes, fatal, time.monotonic() - started)
+    message = job_message(settings, len(mine), outcomes, counts, notes, fatal)
+    write_message(settings.message_file, message)
     print(message)
     if fatal:
         return fatal_code
@@ -348,6 +397,28 @@ def run_job(settings: ProcessSettings, *, load: LoadFn | None = None, infer: Inf
     if outcomes and (failed == len(outcomes) or (settings.fail_on_any_error and failed)):
         return 1
     return 0
+
+
+def make_reporter(settings: ProcessSettings) -> ProgressReporter | None:
+    """Progress reports to the API host, when the job has one and a token."""
+    if not (settings.api_url and settings.api_token):
+        return None
+    return ProgressReporter(
+        settings.api_url,
+        settings.api_token,
+        settings.job_id,
+        min_interval=settings.progress_interval,
+        pinned=settings.api_certificate,
+    )
+
+
+def fail_before_any_video(settings: ProcessSettings, reason: str, code: int) -> int:
+    """The job cannot start (its plan, its options): the reason as ExitMessage, and ``code``."""
+    message = f"reelsight process {settings.host.current_host}: {reason}"
+    log.error("%s", message)
+    write_message(settings.message_file, message)
+    print(message)
+    return code
 
 
 def _load_predictor(settings: ProcessSettings) -> Any:
@@ -364,7 +435,7 @@ def _load_predictor(settings: ProcessSettings) -> Any:
     )
 
 
-def _process_one(
+def process_one(
     settings: ProcessSettings,
     rel: Path,
     name: str,
@@ -372,13 +443,19 @@ def _process_one(
     reporter: ProgressReporter | None,
     infer: InferFn,
     parts: PartUploader | None = None,
+    *,
+    out_dir: Path | None = None,
+    report_as: str | None = None,
 ) -> VideoOutcome:
+    """Run one video into ``out_dir`` (default: ``<output>/<name>``); progress goes to the API as
+    ``report_as`` (default: the video's relative path)."""
     video = rel.as_posix()
-    out_dir = settings.output_dir / name
+    out_dir = out_dir or settings.output_dir / name
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    label = report_as or video
 
-    progress = _VideoReports(reporter, video, parts)
+    progress = _VideoReports(reporter, label, parts)
     try:
         if settings.mode == "frames":
             frames, partial, warnings = _extract_frames(settings, settings.input_dir / rel, out_dir, progress)
@@ -400,7 +477,7 @@ def _process_one(
         return outcome
     parts_done = progress.finish()
     if reporter is not None:
-        reporter.update(video, frames, frames, final=True, entry={"stage": "done", "parts": parts_done})
+        reporter.update(label, frames, frames, final=True, entry={"stage": "done", "parts": parts_done})
     log.info("%s: %s, %d frame(s) in %.1fs", video, status, frames, time.monotonic() - started)
     return VideoOutcome(
         video, name, status, frames=frames, seconds=time.monotonic() - started, warnings=warnings
@@ -446,7 +523,7 @@ class _VideoReports:
         return self._parts.parts
 
 
-def _part_uploader(settings: ProcessSettings, name: str, *, single: bool) -> PartUploader | None:
+def part_uploader(settings: ProcessSettings, name: str, *, single: bool) -> PartUploader | None:
     """Result parts for a job of one video that reelsight started (a batch of several has no single
     frames.jsonl to mirror, so it writes none)."""
     if not (single and settings.parts_bucket and settings.mode == "infer"):
@@ -521,7 +598,7 @@ def manifest_path(settings: ProcessSettings) -> Path:
     return settings.output_dir / name
 
 
-def _write_manifest(
+def write_manifest(
     settings: ProcessSettings,
     outcomes: list[VideoOutcome],
     counts: Counter[str],
@@ -547,7 +624,7 @@ def _write_manifest(
     os.replace(tmp, path)
 
 
-def _message(
+def job_message(
     settings: ProcessSettings,
     assigned: int,
     outcomes: list[VideoOutcome],
@@ -570,7 +647,7 @@ def _message(
     return text
 
 
-def _write_message(path: Path, message: str) -> None:
+def write_message(path: Path, message: str) -> None:
     """The first 1 KB of this file becomes the job's ExitMessage; keep it within that."""
     data = message.encode("utf-8")
     if len(data) > MESSAGE_LIMIT:

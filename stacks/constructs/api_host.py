@@ -17,7 +17,8 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from reelsight import envvars
-from reelsight.contract.names import ASYNC_FAILURE_PATH, JOBS_PREFIX, UPLOAD_PREFIX
+from reelsight.contract.batch import BATCH_REQUEST_SUFFIX
+from reelsight.contract.names import ASYNC_FAILURE_PATH, BATCH_PREFIX, JOBS_PREFIX, UPLOAD_PREFIX
 from reelsight.tls import PENDING_CERTIFICATE
 from stacks.assets import container_image
 from stacks.config import ApiConfig, api_url
@@ -29,7 +30,7 @@ from stacks.grants import (
     read_objects,
     use_key,
 )
-from stacks.nag import acknowledge, acknowledge_grant_wildcards, guard_exception
+from stacks.nag import acknowledge, acknowledge_grant_wildcards, guard_exception, nag_resource
 from stacks.tagging import role_tag
 
 # The API reads job results (jobs/<id>/...) and the async endpoint's failure bodies, which it links to
@@ -89,6 +90,12 @@ class ApiHost(Construct):
         self._acknowledge(role)
         acknowledge_grant_wildcards(role, index_resources=[f"{jobs_table.table_arn}/index/*"])
         acknowledge_prefixes(role, input_bucket, (UPLOAD_PREFIX,))
+        acknowledge(
+            role,
+            f"AwsSolutions-IAM5[Resource::{nag_resource(role, _batch_requests(input_bucket))}]",
+            "Users name their batch request documents, so the grant covers batch/<name>.batch.json for "
+            "any name; it allows PutObject of those documents in the input bucket and nothing else.",
+        )
         acknowledge_prefixes(role, results_bucket, RESULTS_READ_PREFIXES)
 
     def _token(self, key: kms.IKey) -> secretsmanager.Secret:
@@ -332,10 +339,15 @@ def _boot_script(
     ]
 
 
+def _batch_requests(input_bucket: s3.IBucket) -> str:
+    return input_bucket.arn_for_objects(f"{BATCH_PREFIX}*{BATCH_REQUEST_SUFFIX}")
+
+
 def _object_statements(
     key: kms.IKey, *, input_bucket: s3.IBucket, results_bucket: s3.IBucket
 ) -> list[iam.PolicyStatement]:
-    """Results under jobs/ (and async failure bodies) to read and presign; presigned uploads to incoming/."""
+    """Results under jobs/ (and async failure bodies) to read and presign; presigned uploads to incoming/;
+    batch request documents under batch/."""
     return [
         list_prefixes("ListJobResults", results_bucket, (JOBS_PREFIX,)),
         read_objects("ReadJobResults", results_bucket, RESULTS_READ_PREFIXES),
@@ -343,6 +355,10 @@ def _object_statements(
             sid="PresignUploads",
             actions=["s3:PutObject"],
             resources=[input_bucket.arn_for_objects(f"{UPLOAD_PREFIX}*")],
+        ),
+        # POST /v1/batches and /v1/jobs/{id}/resume write batch request documents, and nothing else there.
+        iam.PolicyStatement(
+            sid="WriteBatchRequests", actions=["s3:PutObject"], resources=[_batch_requests(input_bucket)]
         ),
         # Presigned GETs decrypt and presigned PUTs encrypt under the role's authority (SSE-KMS buckets).
         use_key("ObjectEncryption", key, KEY_WRITE_ACTIONS),

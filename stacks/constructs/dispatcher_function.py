@@ -11,7 +11,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from reelsight import envvars
-from reelsight.contract.names import BATCH_PREFIX, UPLOAD_PREFIX, VIDEO_SUFFIXES
+from reelsight.contract.names import BATCH_PREFIX, JOBS_PREFIX, UPLOAD_PREFIX, VIDEO_SUFFIXES
 from reelsight.contract.processing import ProcessingJobDefinition
 from stacks.config import EndpointConfig, LambdaConfig
 from stacks.constructs.lambda_function import (
@@ -22,9 +22,19 @@ from stacks.constructs.lambda_function import (
     create_function,
     processing_job_arn,
 )
+from stacks.grants import KEY_WRITE_ACTIONS, add_statements, list_prefixes, use_key
+from stacks.nag import acknowledge, nag_resource
 from stacks.tagging import role_tag
 
 DISPATCH_HANDLER = "lambdas.dispatch.handler.lambda_handler"
+# What a batch, split or one-video Processing job reads besides its videos, written by the dispatcher
+# to the results bucket (reelsight.contract.batch: plan_key, manifest_key); a resume reads the plan
+# back and lists the job's folder for its part markers.
+JOB_INPUT_KEYS = (f"{JOBS_PREFIX}*/plan.json", f"{JOBS_PREFIX}*/input-*.manifest")
+JOB_INPUTS_REASON = (
+    "Each job's plan and manifest live under its own jobs/<id>/ folder, created at run time; the "
+    "wildcard stands for the job id only and the file names are fixed."
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,6 +79,7 @@ class DispatcherFunction(Construct):
         props.store.input_bucket.grant_read(self.function)
         props.store.grant_job_records(self.function)
         self._grant_sagemaker(props)
+        self._grant_job_inputs(props)
         acknowledge_function(
             self.function,
             objects_arn=props.store.input_bucket.arn_for_objects("*"),
@@ -92,6 +103,23 @@ class DispatcherFunction(Construct):
             envvars.PROCESSING_JOB_DEFINITION: Stack.of(self).to_json_string(props.processing_job.to_dict()),
             "POWERTOOLS_SERVICE_NAME": "reelsight-dispatch",
         }
+
+    def _grant_job_inputs(self, props: DispatcherProps) -> None:
+        bucket = props.store.results_bucket
+        role = self.function.role
+        assert role is not None
+        inputs = [bucket.arn_for_objects(key) for key in JOB_INPUT_KEYS]
+        add_statements(
+            role,
+            [
+                iam.PolicyStatement(sid="WriteJobInputs", actions=["s3:PutObject"], resources=inputs),
+                iam.PolicyStatement(sid="ReadJobPlans", actions=["s3:GetObject"], resources=inputs[:1]),
+                list_prefixes("ListJobParts", bucket, (JOBS_PREFIX,)),
+                use_key("JobInputsKey", bucket.encryption_key or props.placement.key, KEY_WRITE_ACTIONS),
+            ],
+        )
+        for arn in inputs:
+            acknowledge(role, f"AwsSolutions-IAM5[Resource::{nag_resource(role, arn)}]", JOB_INPUTS_REASON)
 
     def _grant_sagemaker(self, props: DispatcherProps) -> None:
         self.function.add_to_role_policy(

@@ -11,7 +11,8 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.config import API_PORT, NetworkConfig
+from stacks.config import API_PORT, ModelArtifacts, NetworkConfig
+from stacks.constructs.model_artifacts import bucket_arn, objects_arn
 from stacks.nag import IMPORTED_KEY_REASON, acknowledge, guard_exception
 from stacks.tagging import role_tag
 
@@ -94,7 +95,7 @@ class Network(Construct):
         self.vpc = self._vpc(config, subnets=subnets, flow_log_group=self.flow_log_group)
         self.private_subnets = ec2.SubnetSelection(subnet_type=self.private_subnet_type)
         self.s3_endpoint = self.vpc.add_gateway_endpoint("S3", service=ec2.GatewayVpcEndpointAwsService.S3)
-        for statement in s3_endpoint_policy(bucket_arns):
+        for statement in s3_endpoint_policy(bucket_arns, config.model_artifacts):
             self.s3_endpoint.add_to_policy(statement)
         role_tag(self.s3_endpoint, "s3-gateway-endpoint")
         self._add_interface_endpoints()
@@ -195,9 +196,12 @@ def _subnet_configuration(config: NetworkConfig) -> list[ec2.SubnetConfiguration
     return subnets
 
 
-def s3_endpoint_policy(bucket_arns: Sequence[str]) -> list[iam.PolicyStatement]:
+def s3_endpoint_policy(
+    bucket_arns: Sequence[str], model_artifacts: ModelArtifacts | None = None
+) -> list[iam.PolicyStatement]:
     """The S3 gateway endpoint admits reelsight's buckets (its account's principals only) and, read-only,
-    the AWS-owned buckets that booting and pulling images need; without NAT nothing else reaches S3."""
+    the AWS-owned buckets that booting and pulling images need, and the model artifacts the deployment
+    names (the `modelArtifacts` context); without NAT nothing else reaches S3."""
     statements = [
         iam.PolicyStatement(
             sid=sid,
@@ -216,4 +220,14 @@ def s3_endpoint_policy(bucket_arns: Sequence[str]) -> list[iam.PolicyStatement]:
         resources=[arn for bucket in bucket_arns for arn in (bucket, f"{bucket}/*")],
         conditions={"StringEquals": {"aws:PrincipalAccount": Aws.ACCOUNT_ID}},
     )
+    if model_artifacts is not None:
+        statements.append(
+            iam.PolicyStatement(
+                sid="ModelArtifacts",
+                principals=[iam.AnyPrincipal()],
+                actions=["s3:GetObject", "s3:ListBucket"],
+                resources=[bucket_arn(model_artifacts), objects_arn(model_artifacts)],
+                conditions={"StringEquals": {"aws:PrincipalAccount": Aws.ACCOUNT_ID}},
+            )
+        )
     return [own, *statements]

@@ -12,15 +12,17 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from reelsight.contract.names import JOBS_PREFIX, WATCHED_PREFIXES
+from reelsight.contract.names import JOBS_PREFIX, VIDEO_SOURCE_PREFIXES
+from stacks.config import ModelArtifacts
+from stacks.constructs.model_artifacts import grant_model_artifacts
 from stacks.constructs.worker_endpoint import KEY_GRANT_ACTIONS
 from stacks.grants import acknowledge_prefixes, add_statements, list_prefixes, read_objects, write_objects
 from stacks.nag import acknowledge, acknowledge_grant_wildcards, checkov_skip
 from stacks.tagging import role_tag
 
-# A job reads its video (an S3Prefix input: listed, then fetched) from the upload or batch prefix, and
+# A job reads its videos (its ManifestFile names them) from the upload, batch or library prefix, and
 # writes jobs/<id>/output/ (SageMaker, at the end of the job) and jobs/<id>/artifacts/parts/ (the worker).
-INPUT_PREFIXES = WATCHED_PREFIXES
+INPUT_PREFIXES = VIDEO_SOURCE_PREFIXES
 OUTPUT_PREFIXES = (JOBS_PREFIX,)
 
 # SageMaker's documented permissions for VPC-mode Processing jobs: it creates, shares and deletes one ENI
@@ -62,6 +64,7 @@ class ProcessingRole(Construct):
         input_bucket: s3.IBucket,
         results_bucket: s3.IBucket,
         network: JobNetwork,
+        model_artifacts: ModelArtifacts | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.role = iam.Role(
@@ -76,6 +79,9 @@ class ProcessingRole(Construct):
                 list_prefixes("ListVideos", input_bucket, INPUT_PREFIXES),
                 read_objects("ReadVideos", input_bucket, INPUT_PREFIXES),
                 write_objects("WriteResults", results_bucket, OUTPUT_PREFIXES),
+                # A job's plan and manifest (the dispatcher's), and its hosts' part markers.
+                read_objects("ReadJobFiles", results_bucket, OUTPUT_PREFIXES),
+                list_prefixes("ListJobFiles", results_bucket, OUTPUT_PREFIXES),
             ],
         )
         image.repository.grant_pull(self.role)
@@ -83,6 +89,7 @@ class ProcessingRole(Construct):
         # SageMaker checks the output and volume KmsKeyId with the role before it encrypts with it.
         key.grant(self.role, "kms:DescribeKey")
         add_statements(self.role, [*_job_policy(key), *network_interface_policy(network)])
+        grant_model_artifacts(self.role, model_artifacts)
         self._acknowledge(input_bucket=input_bucket, results_bucket=results_bucket)
 
     def _acknowledge(self, *, input_bucket: s3.IBucket, results_bucket: s3.IBucket) -> None:

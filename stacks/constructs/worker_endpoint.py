@@ -21,6 +21,7 @@ from reelsight.contract.names import (
     s3_uri,
 )
 from stacks.config import ENDPOINT_VARIANT, EndpointConfig
+from stacks.constructs.model_artifacts import grant_model_artifacts
 from stacks.grants import acknowledge_prefixes, add_statements, read_objects, write_objects
 from stacks.nag import acknowledge, acknowledge_grant_wildcards, checkov_skip
 from stacks.tagging import role_tag
@@ -64,6 +65,8 @@ class WorkerEndpoint(Construct):
                 actions=["dynamodb:GetItem", "dynamodb:UpdateItem"], resources=[jobs_table.table_arn]
             )
         )
+        # weights=s3://... from a training job, read where it lies (the modelArtifacts context).
+        grant_model_artifacts(self.role, config.model_artifacts)
         self.model = self._model(
             config, role=self.role, image=image, results_bucket=results_bucket, jobs_table=jobs_table
         )
@@ -137,7 +140,7 @@ class WorkerEndpoint(Construct):
             primary_container=sagemaker.CfnModel.ContainerDefinitionProperty(
                 image=image.image_uri,
                 environment={
-                    **config.run_defaults(),
+                    **config.serving_defaults(),
                     envvars.MAX_CONCURRENCY: str(config.max_concurrent_invocations),
                     envvars.ARTIFACT_BUCKET: results_bucket.bucket_name,
                     envvars.ARTIFACT_PREFIX: JOBS_PREFIX,

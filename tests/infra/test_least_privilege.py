@@ -85,7 +85,10 @@ def test_api_role_reads_and_lists_only_job_results(synthesized: Synthesized) -> 
     (listing,) = [s for s in statements if s["Action"] == "s3:ListBucket"]
     assert as_list(listing["Condition"]["StringLike"]["s3:prefix"]) == ["jobs/*"]
     uploads = s3_grants(statements, INPUT_ARN)
-    assert uploads == [(["s3:PutObject"], ["/incoming/*"])]
+    assert sorted(uploads) == [
+        (["s3:PutObject"], ["/batch/*.batch.json"]),
+        (["s3:PutObject"], ["/incoming/*"]),
+    ]
 
 
 @pytest.mark.parametrize("role", ["endpoint", "processing"])
@@ -97,14 +100,15 @@ def test_worker_and_processing_roles_cannot_delete_or_roam(synthesized: Synthesi
     results = s3_grants(statements, RESULTS_ARN)
     assert_exact_s3_actions(results)
     writes = {"endpoint": ["/async/failure/*", "/async/output/*", "/jobs/*"], "processing": ["/jobs/*"]}
-    assert [(sorted(a), sorted(r)) for a, r in results] == [
-        (["s3:AbortMultipartUpload", "s3:PutObject"], writes[role])
-    ]
+    expected = [(["s3:AbortMultipartUpload", "s3:PutObject"], writes[role])]
+    if role == "processing":  # a job's plan and manifest, and its hosts' part markers, under jobs/ only
+        expected += [(["s3:GetObject"], ["/jobs/*"]), (["s3:ListBucket"], [""])]
+    assert sorted((sorted(a), sorted(r)) for a, r in results) == sorted(expected)
     inputs = s3_grants(statements, INPUT_ARN)
     assert_exact_s3_actions(inputs)
     reads = [(["s3:GetObject"], ["/batch/*", "/incoming/*"])]
-    if role == "processing":  # an S3Prefix input is listed first, under the two prefixes only
-        reads.append((["s3:ListBucket"], [""]))
+    if role == "processing":  # batches also name videos kept under library/; listing stays prefix-bound
+        reads = [(["s3:GetObject"], ["/batch/*", "/incoming/*", "/library/*"]), (["s3:ListBucket"], [""])]
     assert sorted((sorted(a), sorted(r)) for a, r in inputs) == reads
 
 

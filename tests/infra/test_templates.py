@@ -491,6 +491,12 @@ def test_dispatcher_permissions_are_scoped(synthesized: Synthesized) -> None:
     assert by_sid["InvokeAsyncEndpoint"]["Resource"] == {"Ref": endpoint_id}
     assert ":processing-job/reelsight-*" in json.dumps(by_sid["StartProcessingJobs"]["Resource"])
     assert "sagemaker:CreateProcessingJob" in by_sid["StartProcessingJobs"]["Action"]
+    # Batch, split and one-video jobs: the dispatcher writes each job's plan and manifest only.
+    inputs = json.dumps(by_sid["WriteJobInputs"]["Resource"])
+    assert by_sid["WriteJobInputs"]["Action"] == "s3:PutObject"
+    assert "/jobs/*/plan.json" in inputs and "/jobs/*/input-*.manifest" in inputs
+    assert "/jobs/*/plan.json" in json.dumps(by_sid["ReadJobPlans"]["Resource"])
+    assert by_sid["ListJobParts"]["Condition"] == {"StringLike": {"s3:prefix": ["jobs/*"]}}
 
 
 # --- IAM across all stacks ---------------------------------------------------------------------------------

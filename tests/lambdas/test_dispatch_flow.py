@@ -15,6 +15,7 @@ from lambdas.common.clients import set_clients
 from lambdas.common.jobids import job_id_for, object_version
 from lambdas.dispatch.handler import lambda_handler
 from reelsight import envvars
+from reelsight.contract.batch import JobPlan
 from reelsight.contract.names import BATCH_PREFIX, STATUS_INDEX, UPLOAD_PREFIX, WATCHED_PREFIXES
 
 KEYS = [
@@ -251,8 +252,15 @@ def test_processing_route(
         "SecurityGroupIds": ["sg-123"],
     }
     s3_input = described["ProcessingInputs"][0]["S3Input"]
-    assert s3_input["S3Uri"] == f"s3://{stack.input_bucket}/{key}"
-    assert s3_input["S3DataDistributionType"] == "ShardedByS3Key"
+    assert s3_input["S3DataType"] == "ManifestFile"
+    assert s3_input["S3Uri"] == f"s3://{stack.results_bucket}/jobs/{job_id}/input-1.manifest"
+    folder, name = key.rsplit("/", 1)
+    manifest = stack.client("s3").get_object(
+        Bucket=stack.results_bucket, Key=f"jobs/{job_id}/input-1.manifest"
+    )
+    assert json.loads(manifest["Body"].read()) == [{"prefix": f"s3://{stack.input_bucket}/{folder}/"}, name]
+    plan = stack.client("s3").get_object(Bucket=stack.results_bucket, Key=f"jobs/{job_id}/plan.json")
+    assert JobPlan.from_json(plan["Body"].read()).parts[0].video == f"s3://{stack.input_bucket}/{key}"
     output = described["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"]
     assert output == f"s3://{stack.results_bucket}/jobs/{job_id}/output/"
     request = stack.calls["CreateProcessingJob"][0]
@@ -370,7 +378,11 @@ def test_upper_case_video_suffixes_become_jobs_under_both_prefixes(stack: Stack)
         f"s3://{stack.input_bucket}/{key}": kind for key, kind in uploads.items() if kind is not None
     }
     [processing] = stack.calls["CreateProcessingJob"]
-    assert processing["ProcessingInputs"][0]["S3Input"]["S3Uri"].endswith("/batch/night/D.MKV")
+    manifest = processing["ProcessingInputs"][0]["S3Input"]["S3Uri"].removeprefix(
+        f"s3://{stack.results_bucket}/"
+    )
+    body = stack.client("s3").get_object(Bucket=stack.results_bucket, Key=manifest)["Body"].read()
+    assert json.loads(body) == [{"prefix": f"s3://{stack.input_bucket}/batch/night/"}, "D.MKV"]
     for key in uploads:
         job = stack.job(_job_id(stack, key))
         assert job is not None and job["status"] == "QUEUED" and "submitted_at" in job, key

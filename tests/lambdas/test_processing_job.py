@@ -77,17 +77,29 @@ def test_the_request_carries_the_definition_and_the_job() -> None:
         "ProcessingJobName": "reelsight-0123abcd",
         "RoleArn": FULL.role_arn,
         "AppSpecification": {"ImageUri": FULL.mxnet_image_uri, "ContainerArguments": ["process"]},
+        # Exactly the one object: a manifest the dispatcher writes names it (an S3Prefix on its key
+        # would also download a sibling such as incoming/a.mp4.mov), and the one-part plan.
         "ProcessingInputs": [
             {
                 "InputName": "video",
                 "S3Input": {
-                    "S3Uri": "s3://in/incoming/a.mp4",
+                    "S3Uri": "s3://results/jobs/0123abcd/input-1.manifest",
                     "LocalPath": "/opt/ml/processing/input/video",
-                    "S3DataType": "S3Prefix",
+                    "S3DataType": "ManifestFile",
                     "S3InputMode": "File",
                     "S3DataDistributionType": "ShardedByS3Key",
                 },
-            }
+            },
+            {
+                "InputName": "plan",
+                "S3Input": {
+                    "S3Uri": "s3://results/jobs/0123abcd/plan.json",
+                    "LocalPath": "/opt/ml/processing/input/plan",
+                    "S3DataType": "S3Prefix",
+                    "S3InputMode": "File",
+                    "S3DataDistributionType": "FullyReplicated",
+                },
+            },
         ],
         "ProcessingOutputConfig": {
             "Outputs": [
@@ -114,6 +126,7 @@ def test_the_request_carries_the_definition_and_the_job() -> None:
         "Environment": {
             envvars.FPS: "2",
             envvars.JOB_ID: "0123abcd",
+            envvars.ATTEMPT: "1",
             envvars.API_URL: FULL.api_url,
             envvars.API_TOKEN_SECRET_ARN: FULL.api_token_secret_arn,
             envvars.INSTANCE_TYPE: "ml.m5.xlarge",  # for the cost receipt
@@ -136,6 +149,7 @@ def test_what_a_definition_leaves_out_stays_out_of_the_request() -> None:
     assert request["Environment"] == {
         envvars.FPS: "2",
         envvars.JOB_ID: "0123abcd",
+        envvars.ATTEMPT: "1",
         envvars.INSTANCE_TYPE: MINIMAL.instance_type,  # for the cost receipt; no prices: no override
     }
 

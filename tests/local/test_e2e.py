@@ -60,7 +60,9 @@ class Stack:
         )
 
 
-def running_stack(state_dir: Path, cdk_out: Path, *, model: str, fps: str) -> Iterator[Stack]:
+def running_stack(
+    state_dir: Path, cdk_out: Path, *, model: str, fps: str, api: bool = False
+) -> Iterator[Stack]:
     """A local stack with random weights and small frames, for a module's tests; stopped afterwards."""
     request = LaunchRequest(
         state_dir=str(state_dir),
@@ -70,7 +72,7 @@ def running_stack(state_dir: Path, cdk_out: Path, *, model: str, fps: str) -> It
         weights="random",
         fps=fps,
         size="160x120",
-        api=False,
+        api=api,
         timeout=240,
     )
     state = launch(request, echo=lambda line: None)

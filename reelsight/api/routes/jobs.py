@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, Query
 from fastapi.responses import StreamingResponse
 
 from reelsight.api import schemas
+from reelsight.api.routes.batches import batch_parts
 from reelsight.api.routes.deps import AUTHORIZED, BAD_REQUEST, ERRORS, NOT_FOUND, JobId, Store
 from reelsight.api.store import JobStore, StoreError
 from reelsight.api.views import detail, list_item, progress_view, result_parts, running_parts
@@ -79,7 +80,8 @@ def list_jobs(
 
 @router.get("/{job_id}", response_model=schemas.JobDetail, responses={**ERRORS, **NOT_FOUND})
 def get_job(job_id: JobId, store: Store) -> dict[str, Any]:
-    return detail(_record(store, job_id), store)
+    record = _record(store, job_id)
+    return {**detail(record, store), "parts": batch_parts(store, record)}
 
 
 @router.get("/{job_id}/summary", response_model=RunSummary, responses={**ERRORS, **NO_RESULT, **UNREADABLE})
