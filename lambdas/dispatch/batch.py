@@ -90,7 +90,10 @@ def start_split_upload(
 ) -> Outcome:
     """An upload with metadata ``split=<N>``: one job over N instances, one time range each."""
     ranges = wanted.split or 1
-    plan = plan_split(job_id, s3_uri(event.bucket, event.key), ranges, options=wanted.overrides)
+    plan = plan_split(
+        job_id, s3_uri(event.bucket, event.key), ranges, options=wanted.overrides,
+        suffixes=settings.video_suffixes,
+    )  # fmt: skip
     record = replace(
         _plan_record(event, job_id, settings, plan, wanted, ranges),
         **details,
@@ -126,10 +129,16 @@ def _prepare(
     mode, image_format, options = request.mode, request.image_format, wanted.overrides
     if request.split:
         ranges = request.instance_count or default_instances
-        plan = plan_split(job_id, videos[0], ranges, mode=mode, image_format=image_format, options=options)
+        plan = plan_split(
+            job_id, videos[0], ranges, mode=mode, image_format=image_format, options=options,
+            suffixes=settings.video_suffixes,
+        )  # fmt: skip
         instances = ranges
     else:
-        plan = plan_batch(job_id, videos, mode=mode, image_format=image_format, options=options)
+        plan = plan_batch(
+            job_id, videos, mode=mode, image_format=image_format, options=options,
+            suffixes=settings.video_suffixes,
+        )  # fmt: skip
         instances = _batch_instances(request.instance_count, default_instances, len(plan.parts))
     record = _plan_record(event, job_id, settings, plan, wanted, instances)
     if skipped:

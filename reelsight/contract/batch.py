@@ -45,6 +45,7 @@ from typing import Any, Literal, get_args
 from reelsight.contract.names import (
     BATCH_PREFIX,
     PROCESSING_JOB_PREFIX,
+    VIDEO_SUFFIXES,
     is_video_key,
     job_prefix,
     output_prefix,
@@ -388,8 +389,10 @@ def plan_batch(
     mode: Mode = "infer",
     image_format: str = "jpg",
     options: Mapping[str, str] | None = None,
+    suffixes: tuple[str, ...] = VIDEO_SUFFIXES,
 ) -> JobPlan:
-    """The plan of a batch over ``videos`` (s3:// URIs in one bucket), one part each, in order.
+    """The plan of a batch over ``videos`` (s3:// URIs in one bucket), one part each, in order;
+    ``suffixes`` are the deployment's video suffixes.
 
     The input prefix is the videos' longest common folder, so the ManifestFile lists the keys
     relative to it and each video lands under the input directory at that relative path.
@@ -403,7 +406,7 @@ def plan_batch(
         raise ParamError(f"a batch reads videos from one bucket, got {sorted(buckets)}")
     bucket = buckets.pop()
     keys = [key for _, key in locations]
-    not_videos = [key for key in keys if not is_video_key(key)]
+    not_videos = [key for key in keys if not is_video_key(key, suffixes)]
     if not_videos:
         raise ParamError(f"not videos: {', '.join(not_videos[:5])}")
     folder = _common_folder(keys)
@@ -432,12 +435,13 @@ def plan_split(
     mode: Mode = "infer",
     image_format: str = "jpg",
     options: Mapping[str, str] | None = None,
+    suffixes: tuple[str, ...] = VIDEO_SUFFIXES,
 ) -> JobPlan:
     """The plan of one video cut into ``ranges`` time ranges (the hosts compute their bounds)."""
     if not 1 <= ranges <= MAX_INSTANCES:
         raise ParamError(f"a split job has 1..{MAX_INSTANCES} ranges, got {ranges}")
     bucket, key = split_s3_uri(video)
-    if not is_video_key(key):
+    if not is_video_key(key, suffixes):
         raise ParamError(f"not a video: {key}")
     folder, name = posixpath.split(key)
     parts = tuple(Part(part_id=range_part_id(i), video=video, relative_path=name) for i in range(ranges))

@@ -89,11 +89,21 @@ def run_split(
     except Exception as exc:  # the model cannot load, or S3 cannot be listed for the merge
         run.fail(exc)
         for index in remaining:
-            record_error(settings, store, plan.parts[index], type(exc).__name__, str(exc))
+            if not _has_marker(
+                store, plan.parts[index].part_id
+            ):  # a range done before a failed merge stays done
+                record_error(settings, store, plan.parts[index], type(exc).__name__, str(exc))
     finally:
         if reporter is not None:
             reporter.close()
     return run.finish(len(mine))
+
+
+def _has_marker(store: PartStore, part_id: str) -> bool:
+    try:
+        return store.marker(part_id) is not None
+    except Exception:  # S3 is what failed: the range counts as not done
+        return False
 
 
 def my_parts(settings: ProcessSettings, plan: JobPlan, store: PartStore) -> list[int]:

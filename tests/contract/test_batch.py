@@ -129,3 +129,10 @@ def test_marker_and_error_round_trip() -> None:
 def test_job_inputs_are_told_from_results() -> None:
     assert batch.is_job_input("plan.json") and batch.is_job_input("input-2.manifest")
     assert not batch.is_job_input("output/cam1/plan.json") and not batch.is_job_input("input-a.manifest")
+
+
+def test_a_deployment_s_own_suffixes_are_honoured() -> None:
+    plan = batch.plan_batch(JOB, ["s3://in/library/cam.dav"], suffixes=(".dav",))
+    assert plan.part_ids == ("cam",)
+    with pytest.raises(ParamError, match="not videos"):
+        batch.plan_batch(JOB, ["s3://in/library/cam.dav"])

@@ -15,7 +15,10 @@ import numpy as np
 import pytest
 
 from reelsight.contract.batch import (
+    ERROR_FILE,
+    MARKER_FILE,
     JobPlan,
+    PartMarker,
     merged_prefix,
     part_prefix,
     plan_batch,
@@ -34,7 +37,15 @@ from reelsight.tracking import (
 )
 
 from .conftest import child_env
-from .processing_jobs import INPUT_BUCKET, dispatch, keys, long_video_buckets, read, summary_without_timings
+from .processing_jobs import (
+    INPUT_BUCKET,
+    RESULTS_BUCKET,
+    dispatch,
+    keys,
+    long_video_buckets,
+    read,
+    summary_without_timings,
+)
 
 VIDEO_KEY = "long/match.mp4"
 DETECTOR = "reelsight.testing.colour_process"
@@ -163,3 +174,24 @@ def test_a_tracker_input_out_of_step_with_frames_jsonl_is_refused() -> None:
         list(stitch_frames(FrameTracker(10), sliding(0.9), lines[1:], keep_masks=False))
     with pytest.raises(ValueError, match="different number of frames"):
         list(stitch_frames(FrameTracker(10), sliding(0.9), lines[:-1], keep_masks=False))
+
+
+def test_a_failed_merge_leaves_the_range_that_finished_done(s3: Any, tmp_path: Path) -> None:
+    """The range a host completed keeps its marker, and gets no error record, when the merge that
+    follows it fails: the merge failed, not the range."""
+    options = {"track": "true", "end": "6"}
+    plan = plan_split("d" * 32, s3_uri(INPUT_BUCKET, VIDEO_KEY), 2, options=options)
+    run(s3, plan, tmp_path / "first", 1)
+    first, second = (part_prefix(plan.job_id, range_part_id(i)) for i in range(2))
+    s3.delete_object(Bucket=RESULTS_BUCKET, Key=second + MARKER_FILE)
+    recorded = read(s3, first + TRACKER_INPUT_FILE).decode().splitlines(keepends=True)
+    s3.put_object(Bucket=RESULTS_BUCKET, Key=first + TRACKER_INPUT_FILE, Body="".join(recorded[1:]).encode())
+
+    [host] = jobs.run_hosts(
+        s3, dispatch(s3, plan, attempt=2), tmp_path / "second", 1, child_env({}), module=DETECTOR
+    )
+
+    assert host.proc.returncode != 0, host.log()[-3000:]
+    assert "out of step" in host.log() or "different number of frames" in host.log()
+    assert PartMarker.from_json(read(s3, second + MARKER_FILE)).attempt == 2
+    assert second + ERROR_FILE not in keys(s3, second)
