@@ -13,36 +13,27 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any
 
+from reelsight.cli.submit import OPTION_FLAGS, _client, _print_record, _target_args
+
 if TYPE_CHECKING:
     from reelsight.client import Client, Submission
     from reelsight.contract.batch import BatchRequest, PartView
     from reelsight.contract.jobs import JobRecord
 
-# Run-option flags of `batch start` (the names `reelsight process` uses): flag, option key, help.
-# `--mode` is the job's mode (infer | frames), so the sampling mode is `--sampling-mode`.
-RUN_OPTION_FLAGS: tuple[tuple[str, str, str], ...] = (
-    ("--model", "model", "model name (see `reelsight models`)"),
-    ("--weights", "weights", "pretrained | random | s3:// checkpoint"),
-    ("--start", "start", "first second to sample"),
-    ("--end", "end", "last second to sample"),
-    ("--max-frames", "max_frames", "cap on sampled frames per video"),
-    ("--sampling-mode", "mode", "exact | keyframes"),
-    ("--resize", "resize", "none | fit | stretch | crop"),
-    ("--size", "size", "model input size WxH, e.g. 640x360"),
-    ("--batch-size", "batch_size", "frames per model call"),
-    ("--precision", "precision", "auto | fp32 | bf16 | fp16"),
-    ("--score-threshold", "score_threshold", "minimum detection score"),
-    ("--include", "include", "artifacts, joined by '+': masks, mask_pngs, contact_sheet, preview, frames"),
-    ("--track", "track", "true | false: follow objects across frames; 10 fps unless a rate is given"),
-)
-RATE_FLAGS: tuple[tuple[str, str, str], ...] = (
-    ("--fps", "fps", "samples per second of video time"),
-    ("--every-seconds", "every_seconds", "one sample every N seconds (instead of --fps)"),
+# Run-option flags of `batch start`: `reelsight submit`'s, less `--route` (a batch is always a Processing
+# job). `--mode` is the job's mode (infer | frames), so the sampling mode is `--sampling-mode`; the
+# rate flags go in a group of their own (one or the other).
+_RATE_KEYS = ("fps", "every_seconds")
+_RENAMED = {"--mode": "--sampling-mode"}
+RATE_FLAGS: tuple[tuple[str, str, str], ...] = tuple(f for f in OPTION_FLAGS if f[1] in _RATE_KEYS)
+RUN_OPTION_FLAGS: tuple[tuple[str, str, str], ...] = tuple(
+    (_RENAMED.get(flag, flag), key, text)
+    for flag, key, text in OPTION_FLAGS
+    if key not in (*_RATE_KEYS, "route")
 )
 
 
 def register(subparsers: Any) -> None:
-    from reelsight.cli.submit import _target_args
 
     batch = subparsers.add_parser(
         "batch",
@@ -152,7 +143,6 @@ def _wait_args(parser: argparse.ArgumentParser) -> None:
 
 
 def run_start(args: argparse.Namespace) -> int:
-    from reelsight.cli.submit import _client
 
     request = request_from_args(args)
     client = _client(args)
@@ -166,7 +156,6 @@ def run_start(args: argparse.Namespace) -> int:
 
 
 def run_resume(args: argparse.Namespace) -> int:
-    from reelsight.cli.submit import _client
 
     client = _client(args)
     before = client.get_job(args.job)
@@ -181,8 +170,6 @@ def run_resume(args: argparse.Namespace) -> int:
 
 def run_status(args: argparse.Namespace) -> int:
     import json
-
-    from reelsight.cli.submit import _client, _print_record
 
     client = _client(args)
     record = client.get_job(args.job)
