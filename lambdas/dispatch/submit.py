@@ -14,8 +14,6 @@ from reelsight.contract.processing import (
     ProcessingJobDefinition,
     create_batch_job_request,
     create_processing_job_request,
-    manifest_location,
-    plan_location,
 )
 from reelsight.params import ENV_KEYS
 
@@ -120,8 +118,6 @@ def start_plan(
         definition,
         plan=plan,
         attempt=attempt,
-        manifest_uri=manifest_location(definition, plan.job_id, attempt),
-        plan_uri=plan_location(definition, plan.job_id),
         environment=run_environment(settings, plan.options),
         framework=framework,
         instance_count=instance_count,

@@ -197,14 +197,14 @@ def create_batch_job_request(
     *,
     plan: JobPlan,
     attempt: int,
-    manifest_uri: str,
-    plan_uri: str,
     environment: Mapping[str, str],
     framework: str = "torchvision",
     instance_count: int | None = None,
 ) -> dict[str, Any]:
     """The CreateProcessingJob request of one attempt of ``plan``; ``environment`` holds its run
-    options. A batch shards the manifest's videos over the hosts; a split gives each host the video."""
+    options. The job reads the plan and the attempt's manifest where the dispatcher writes them
+    (:func:`plan_location`, :func:`manifest_location`). A batch shards the manifest's videos over
+    the hosts; a split gives each host the video."""
     job_id = plan.job_id
     request: dict[str, Any] = {
         "ProcessingJobName": attempt_job_name(job_id, attempt),
@@ -214,8 +214,8 @@ def create_batch_job_request(
             "ContainerArguments": list(PROCESSING_ARGUMENTS),
         },
         "ProcessingInputs": [
-            _video_input(manifest_uri, sharded=plan.kind == "batch"),
-            _plan_input(plan_uri),
+            _video_input(manifest_location(definition, job_id, attempt), sharded=plan.kind == "batch"),
+            _plan_input(plan_location(definition, job_id)),
         ],
         "ProcessingOutputConfig": _output_config(definition, job_id),
         "ProcessingResources": {"ClusterConfig": _cluster_config(definition, instance_count)},
@@ -250,8 +250,6 @@ def create_processing_job_request(
         definition,
         plan=single_video_plan(job_id, input_location),
         attempt=1,
-        manifest_uri=manifest_location(definition, job_id, 1),
-        plan_uri=plan_location(definition, job_id),
         environment=environment,
         framework=framework,
     )

@@ -30,8 +30,6 @@ from reelsight.contract.processing import (
     PROCESSING_OUTPUT_DIR,
     ProcessingJobDefinition,
     create_batch_job_request,
-    manifest_location,
-    plan_location,
 )
 from reelsight.local.processing_inputs import download, host_path, host_share, input_objects
 
@@ -51,8 +49,6 @@ def job_request(plan: JobPlan, *, attempt: int = 1) -> dict[str, Any]:
         DEFINITION,
         plan=plan,
         attempt=attempt,
-        manifest_uri=manifest_location(DEFINITION, plan.job_id, attempt),
-        plan_uri=plan_location(DEFINITION, plan.job_id),
         environment={},
     )
 

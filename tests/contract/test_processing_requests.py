@@ -21,8 +21,6 @@ from reelsight.contract.processing import (
     ProcessingJobDefinition,
     create_batch_job_request,
     create_processing_job_request,
-    manifest_location,
-    plan_location,
     single_video_plan,
 )
 
@@ -42,8 +40,6 @@ def _request(plan: JobPlan, attempt: int = 1, instance_count: int | None = None)
         DEFINITION,
         plan=plan,
         attempt=attempt,
-        manifest_uri=manifest_location(DEFINITION, plan.job_id, attempt),
-        plan_uri=plan_location(DEFINITION, plan.job_id),
         environment={envvars.FPS: "2"},
         instance_count=instance_count,
     )
@@ -119,8 +115,6 @@ def test_the_models_framework_picks_the_image(framework: str, image: str) -> Non
         DEFINITION,
         plan=plan_batch("job5", VIDEOS),
         attempt=1,
-        manifest_uri="s3://results/m",
-        plan_uri="s3://results/p",
         environment={},
         framework=framework,
     )
