@@ -108,15 +108,17 @@ class JobStore:
         refusal = _progress_refusal(outcome, job_id, video, frames_done)
         if refusal is not None:
             raise refusal
-        self._mark_running(job_id)
         return outcome
 
-    def _mark_running(self, job_id: str) -> None:
-        """A job that reports progress runs: a batch video's record (which no SageMaker event moves)
-        goes from QUEUED to RUNNING with its first report; any other status stays as it is."""
-        record = self.jobs.get(job_id)
-        if record is not None and record.status is JobStatus.QUEUED:
-            self.jobs.transition(job_id, JobStatus.RUNNING, fields={"started_at": now_iso()}, must_exist=True)
+    def mark_running(self, record: JobRecord) -> JobRecord:
+        """A job that reports progress runs: a QUEUED record (a batch video's, which no SageMaker
+        event moves) goes to RUNNING; the record as it now stands."""
+        if record.status is not JobStatus.QUEUED:
+            return record
+        moved = self.jobs.transition(
+            record.job_id, JobStatus.RUNNING, fields={"started_at": now_iso()}, must_exist=True
+        )
+        return moved.job or record
 
     # --- results bucket ---
 

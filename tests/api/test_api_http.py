@@ -352,6 +352,22 @@ def test_progress_moves_only_forward(api_server: ApiServer, api_aws: ApiResource
     assert listed["progress"]["fraction"] == 0.3
 
 
+def test_the_first_progress_report_of_a_queued_job_marks_it_running(
+    api_server: ApiServer, api_aws: ApiResources
+) -> None:
+    """A batch video's own record gets no SageMaker event: its host's first report moves it on."""
+    queued = job_chain(api_aws).upload("incoming/queued.mp4", route="processing")
+    assert queued.status is JobStatus.QUEUED
+    client = api_server.client()
+    answer = client.post(f"/v1/jobs/{queued.job_id}/progress", json={"video": "q.mp4", "frames_done": 1})
+    assert answer.status_code == 200, answer.text
+    job = client.get(f"/v1/jobs/{queued.job_id}").json()
+    assert job["status"] == "RUNNING", job
+    assert [entry["status"] for entry in job["status_history"]] == ["QUEUED", "RUNNING"]
+    stored = JobsTable(api_aws.dynamodb, api_aws.table).get(queued.job_id)
+    assert stored is not None and stored.started_at
+
+
 @pytest.mark.parametrize(
     "body",
     [

@@ -136,7 +136,8 @@ def post_progress(
     outcome = store.record_progress(
         job_id, report.video, report.frames_done, report.frames_total, entry=report.entry()
     )
-    record = store.get_job(job_id) or JobRecord(job_id=job_id, status=None)
+    found = store.get_job(job_id)
+    record = store.mark_running(found) if found else JobRecord(job_id=job_id, status=None)
     return {
         "job_id": job_id,
         "video": report.video,
