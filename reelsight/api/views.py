@@ -184,10 +184,10 @@ def _artifact_links(
     return links, downloads, frame_images
 
 
-def detail(record: JobRecord, store: JobStore) -> dict[str, Any]:
+def detail(record: JobRecord, store: JobStore, objects: list[dict[str, Any]]) -> dict[str, Any]:
+    """The job's detail; ``objects`` are its objects in the results bucket (``list_job_objects``)."""
     job_id = record.job_id
     short = short_summary_of(record)
-    objects = store.list_job_objects(job_id)
     links, downloads, frame_images = _artifact_links(objects, job_prefix(job_id), store)
     for label, uri in (short.artifacts if short else {}).items():
         location = s3_location_or_none(uri)

@@ -113,9 +113,12 @@ def read_plan(store: JobStore, job_id: str) -> JobPlan | None:
         raise StoreError(502, f"the results bucket holds an unreadable {plan_key(job_id)}") from None
 
 
-def batch_parts(store: JobStore, record: JobRecord) -> list[dict[str, Any]] | None:
-    """The parts of a batch or split job as GET /v1/jobs/{job_id} shows them; None for other jobs."""
-    keys = [obj["key"] for obj in store.list_job_objects(record.job_id)]
+def batch_parts(
+    store: JobStore, record: JobRecord, objects: list[dict[str, Any]]
+) -> list[dict[str, Any]] | None:
+    """The parts of a batch or split job as GET /v1/jobs/{job_id} shows them; None for other jobs.
+    ``objects`` are the job's objects in the results bucket (``list_job_objects``)."""
+    keys = [obj["key"] for obj in objects]
     if plan_key(record.job_id) not in keys:
         return None
     plan = read_plan(store, record.job_id)

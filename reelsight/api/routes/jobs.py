@@ -81,7 +81,8 @@ def list_jobs(
 @router.get("/{job_id}", response_model=schemas.JobDetail, responses={**ERRORS, **NOT_FOUND})
 def get_job(job_id: JobId, store: Store) -> dict[str, Any]:
     record = _record(store, job_id)
-    return {**detail(record, store), "parts": batch_parts(store, record)}
+    objects = store.list_job_objects(job_id)  # once, for the detail and the parts
+    return {**detail(record, store, objects), "parts": batch_parts(store, record, objects)}
 
 
 @router.get("/{job_id}/summary", response_model=RunSummary, responses={**ERRORS, **NO_RESULT, **UNREADABLE})
