@@ -19,7 +19,7 @@ from lambdas.common.parts import Unreadable, list_part_files, read_error_reasons
 from lambdas.common.settings import Settings
 from lambdas.results.messages import ResultEvent
 from lambdas.results.summary import read_summary
-from reelsight.contract.batch import JobPlan, Part, Rollup, merged_prefix, output_names, part_prefix, rollup
+from reelsight.contract.batch import JobPlan, Part, Rollup, part_prefix, rollup, split_result_prefix
 from reelsight.contract.jobs import JobRecord, JobsTable, JobStatus
 from reelsight.contract.names import SUMMARY_FILE, s3_uri
 from reelsight.contract.summary import ShortSummary
@@ -82,8 +82,7 @@ def _job_summary(
         return {"parts": len(plan.parts), "done": len(result.done), "failed": len(result.failed)}
     if result.status != "SUCCEEDED":
         return None
-    name = output_names([plan.parts[0].relative_path])[plan.parts[0].relative_path]
-    location = s3_uri(_results_bucket(settings), merged_prefix(plan.job_id, name) + SUMMARY_FILE)
+    location = s3_uri(_results_bucket(settings), split_result_prefix(plan) + SUMMARY_FILE)
     merged = read_summary(clients.s3, location, settings.results_max_fetch_bytes)
     if merged is None:
         fields["warnings"] = [f"every range finished but the merged summary {location} could not be read"]

@@ -145,6 +145,12 @@ def merged_prefix(job_id: str, video_name: str) -> str:
     return f"{output_prefix(job_id)}{video_name}/"
 
 
+def split_result_prefix(plan: JobPlan) -> str:
+    """:func:`merged_prefix` of a split plan's video: its stem, the folder a one-video job names it."""
+    relative = plan.parts[0].relative_path
+    return merged_prefix(plan.job_id, output_names([relative])[relative])
+
+
 def part_job_id(batch_id: str, index: int) -> str:
     """The job record of video ``index`` (0-based) of a batch: ``<batch id>-0001``."""
     return f"{batch_id}-{index + 1:04d}"

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import posixpath
 import shutil
 import tempfile
 from dataclasses import replace
@@ -31,9 +30,9 @@ from reelsight.contract.batch import (
     JobPlan,
     Part,
     TimeRange,
-    merged_prefix,
     part_prefix,
     split_ranges,
+    split_result_prefix,
 )
 from reelsight.contract.names import FRAMES_FILE, SUMMARY_FILE, TRACKS_FILE
 from reelsight.contract.summary import RunSummary, merge_summaries
@@ -225,13 +224,7 @@ def _upload_range(store: PartStore, plan: JobPlan, part: Part, folder: Path) -> 
         folder, part_prefix(plan.job_id, part.part_id), only=[p for p in files if p.parent == folder]
     )
     pictures = [p for p in files if p.parent != folder]
-    store.upload_tree(folder, merged_prefix(plan.job_id, video_name(plan)), only=pictures)
-
-
-def video_name(plan: JobPlan) -> str:
-    """The merged result's folder: the video's stem, as a one-video job names it."""
-    base = posixpath.basename(plan.parts[0].relative_path)
-    return base.rsplit(".", 1)[0] if "." in base.lstrip(".") else base
+    store.upload_tree(folder, split_result_prefix(plan), only=pictures)
 
 
 def merge_when_complete(settings: ProcessSettings, plan: JobPlan, store: PartStore) -> bool:
@@ -247,7 +240,7 @@ def merge_when_complete(settings: ProcessSettings, plan: JobPlan, store: PartSto
 
 def merge(settings: ProcessSettings, plan: JobPlan, store: PartStore) -> None:
     """The ranges as one result under the merged prefix, from what is in S3 alone."""
-    target = merged_prefix(plan.job_id, video_name(plan))
+    target = split_result_prefix(plan)
     lines = FRAMES_FILE if settings.mode == "infer" else INDEX_FILE
     sources = [part_prefix(plan.job_id, pid) + lines for pid in plan.part_ids]
     unique = None

@@ -136,3 +136,8 @@ def test_a_deployment_s_own_suffixes_are_honoured() -> None:
     assert plan.part_ids == ("cam",)
     with pytest.raises(ParamError, match="not videos"):
         batch.plan_batch(JOB, ["s3://in/library/cam.dav"])
+
+
+def test_a_split_result_lies_where_a_one_video_job_of_it_would() -> None:
+    plan = batch.plan_split(JOB, "s3://in/library/long/match.final.mp4", 3)
+    assert batch.split_result_prefix(plan) == f"jobs/{JOB}/output/match.final/"
